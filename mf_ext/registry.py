@@ -1,0 +1,476 @@
+"""One registry for plug-in folders (``research/<model>/``): their classes, their converters, their model names.
+
+A plug-in folder is imported as a uniquely named package (``mf_ext_plugins.<folder>_<hash>``) straight from where it
+lies: nothing is copied, ``sys.path`` is untouched, two plug-ins may both hold ``convert_weight.py``, and files of one
+plug-in import each other relatively (``from .llama3_1_config import Llama3Config``).
+
+YAML ``auto_register: module.Class`` (MindFormers' spelling; ``module:Class`` also accepted) is resolved once, when the
+config is loaded (:func:`resolve_auto_register`), and the class is registered into MindFormers' own
+``MindFormerRegister`` under the module type of its YAML slot, so MindFormers' builders find it as well as ours.
+
+Listing plug-ins and their model names imports nothing: ``MODEL_NAMES`` is read from ``convert_weight.py`` with
+``ast``. MindSpore / MindFormers are imported only when a class is registered.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import re
+import sys
+import types
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_RESEARCH = REPO_ROOT / "research"
+PLUGIN_NAMESPACE = "mf_ext_plugins"
+CONVERT_FILE = "convert_weight.py"
+REVERSE_FILE = "convert_reversed.py"
+
+
+class RegistryError(ValueError):
+    """A bad register path or ``auto_register`` reference; the message is one line and names the culprit."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# register paths
+
+
+def parse_register_paths(value: str | os.PathLike | Iterable[str | os.PathLike] | None, *, use_env: bool = True) -> list[Path]:
+    """Turn ``--register_path`` values (comma-separated strings, repeated flags or a list) into existing folders.
+
+    With no value, ``REGISTER_PATH`` from the environment is used (comma- or ``os.pathsep``-separated), as in
+    MindFormers. Every folder must exist.
+    """
+    items: list[str] = []
+    if value is None or value == "" or value == []:
+        env = os.environ.get("REGISTER_PATH", "") if use_env else ""
+        items = [p for p in re.split("[," + re.escape(os.pathsep) + "]", env) if p.strip()]
+        source = "REGISTER_PATH"
+    else:
+        values = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+        for v in values:
+            items.extend(p for p in str(v).split(",") if p.strip())
+        source = "--register_path"
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item.strip()).expanduser()
+        if not p.exists():
+            raise RegistryError(f"{source}: folder {item.strip()!r} does not exist")
+        if not p.is_dir():
+            raise RegistryError(f"{source}: {item.strip()!r} is not a folder (expected a plug-in folder such as research/llama3_1)")
+        rp = p.resolve()
+        if rp not in paths:
+            paths.append(rp)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# plug-ins
+
+
+def _literal_assignment(path: Path, name: str):
+    """The literal value assigned to ``name`` at module level in ``path`` (no import), or None."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{str(path)!r}: cannot read {name} ({type(exc).__name__}: {exc})") from None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                raise RegistryError(f"{str(path)!r}: {name} must be a literal tuple of strings") from None
+    return None
+
+
+@dataclass(eq=False)
+class Plugin:
+    """A plug-in folder, imported as its own package."""
+
+    root: Path
+    package: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        slug = re.sub(r"\W", "_", self.root.name) or "plugin"
+        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:8]
+        self.package = f"{PLUGIN_NAMESPACE}.{slug}_{digest}"
+
+    def __repr__(self) -> str:
+        return f"Plugin({str(self.root)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    # -- modules -----------------------------------------------------------------------------------------------------
+    def _ensure_package(self) -> types.ModuleType:
+        if PLUGIN_NAMESPACE not in sys.modules:
+            ns = types.ModuleType(PLUGIN_NAMESPACE, "Namespace of imported mf-ext plug-in folders.")
+            ns.__path__ = []  # a package with no files of its own
+            sys.modules[PLUGIN_NAMESPACE] = ns
+        pkg = sys.modules.get(self.package)
+        if pkg is None:
+            init = self.root / "__init__.py"
+            if init.is_file():
+                spec = importlib.util.spec_from_file_location(
+                    self.package, init, submodule_search_locations=[str(self.root)]
+                )
+            else:  # a plain folder of files: a package with no code of its own
+                spec = importlib.machinery.ModuleSpec(self.package, None, is_package=True)
+                spec.submodule_search_locations = [str(self.root)]
+            pkg = importlib.util.module_from_spec(spec)
+            sys.modules[self.package] = pkg
+            if init.is_file():
+                try:
+                    spec.loader.exec_module(pkg)
+                except BaseException:
+                    del sys.modules[self.package]
+                    raise
+            setattr(sys.modules[PLUGIN_NAMESPACE], self.package.rsplit(".", 1)[1], pkg)
+        return pkg
+
+    def module_file(self, module: str) -> Path | None:
+        """The file that ``module`` (dotted, relative to the folder) names, if it exists inside the folder."""
+        rel = Path(*module.split("."))
+        for cand in (self.root / rel.with_suffix(".py"), self.root / rel / "__init__.py"):
+            if cand.is_file():
+                real = cand.resolve()
+                if not real.is_relative_to(self.root):
+                    raise RegistryError(f"module {module!r} of {str(self.root)!r} resolves outside its folder ({str(real)!r})")
+                return real
+        return None
+
+    def modules(self) -> list[str]:
+        """Importable module names directly in the folder (for "did you mean")."""
+        return sorted(p.stem for p in self.root.glob("*.py") if p.stem != "__init__")
+
+    def import_module(self, module: str) -> types.ModuleType:
+        """Import ``module`` (``llama3_1_model`` or ``sub.mod``) of this plug-in and return it."""
+        _check_module_name(module, where=f"plug-in {str(self.root)!r}")
+        if self.module_file(module) is None:
+            raise RegistryError(
+                f"plug-in {str(self.root)!r} has no module {module!r}{_did_you_mean(module, self.modules())}"
+            )
+        self._ensure_package()
+        return importlib.import_module(f"{self.package}.{module}")
+
+    # -- converters --------------------------------------------------------------------------------------------------
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Model names this plug-in's converters serve (``MODEL_NAMES`` in convert_weight.py), read without import."""
+        f = self.root / CONVERT_FILE
+        if not f.is_file():
+            return ()
+        names = _literal_assignment(f, "MODEL_NAMES")
+        if names is None:
+            return ()
+        if isinstance(names, str):
+            names = (names,)
+        if not all(isinstance(n, str) for n in names):
+            raise RegistryError(f"{str(f)!r}: MODEL_NAMES must be a tuple of strings, got {names!r}")
+        return tuple(names)
+
+    def _converter(self, file: str, func: str):
+        if not (self.root / file).is_file():
+            raise RegistryError(f"plug-in {str(self.root)!r} has no {file} (expected a function {func}(input_path, output_path, dtype=None, **kw))")
+        mod = self.import_module(file[:-3])
+        fn = getattr(mod, func, None)
+        if not callable(fn):
+            raise RegistryError(f"{str(self.root / file)!r} defines no function {func}(input_path, output_path, dtype=None, **kw)")
+        return fn
+
+    @property
+    def convert_pt_to_ms(self):
+        """HF → MindSpore converter of this plug-in (``convert_weight.py: convert_pt_to_ms``)."""
+        return self._converter(CONVERT_FILE, "convert_pt_to_ms")
+
+    @property
+    def convert_ms_to_pt(self):
+        """MindSpore → HF converter of this plug-in (``convert_reversed.py: convert_ms_to_pt``)."""
+        return self._converter(REVERSE_FILE, "convert_ms_to_pt")
+
+
+_PLUGINS: dict[Path, Plugin] = {}
+
+
+def load_plugin(path: str | os.PathLike) -> Plugin:
+    """The plug-in for folder ``path`` (which must exist); one object per real path."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise RegistryError(f"plug-in folder {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a folder")
+    real = p.resolve()
+    if real not in _PLUGINS:
+        _PLUGINS[real] = Plugin(real)
+    return _PLUGINS[real]
+
+
+def builtin_plugins(research_dir: str | os.PathLike | None = None) -> list[Plugin]:
+    """Plug-in folders shipped under ``research/`` (those with a ``convert_weight.py``)."""
+    base = Path(research_dir) if research_dir is not None else BUILTIN_RESEARCH
+    if not base.is_dir():
+        return []
+    return [load_plugin(d) for d in sorted(base.iterdir()) if (d / CONVERT_FILE).is_file()]
+
+
+def available_models(research_dir: str | os.PathLike | None = None) -> dict[str, Plugin]:
+    """Model name → plug-in, for every built-in plug-in; a name claimed twice is an error."""
+    table: dict[str, Plugin] = {}
+    for plugin in builtin_plugins(research_dir):
+        for name in plugin.model_names:
+            other = table.get(name.lower())
+            if other is not None and other is not plugin:
+                raise RegistryError(f"model name {name!r} is claimed by both {str(other.root)!r} and {str(plugin.root)!r}")
+            table[name.lower()] = plugin
+    return table
+
+
+def plugin_for_model(name: str, research_dir: str | os.PathLike | None = None) -> Plugin:
+    """The built-in plug-in whose ``convert_weight.py`` lists ``name`` in ``MODEL_NAMES``."""
+    table = available_models(research_dir)
+    plugin = table.get(str(name).lower())
+    if plugin is None:
+        known = sorted(table)
+        raise RegistryError(f"unknown model {name!r}{_did_you_mean(str(name).lower(), known)}; known models: {', '.join(known) or '(none)'}")
+    return plugin
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# auto_register
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    by_lower = {c.lower(): c for c in choices}
+    close = [by_lower[c] for c in difflib.get_close_matches(word.lower(), list(by_lower), n=3, cutoff=0.6)]
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+_MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _check_module_name(module: str, where: str) -> None:
+    if not _MODULE_RE.match(module):
+        raise RegistryError(
+            f"{where}: module {module!r} must be a file of the register path given as 'file' or 'pkg.file' "
+            "(no paths, no '..', no leading dot)"
+        )
+
+
+def split_reference(ref, key: str) -> tuple[str, str]:
+    """``'llama3_1_model.Llama3ForCausalLM'`` or ``'llama3_1_model:Llama3ForCausalLM'`` → (module, class)."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise RegistryError(f"{key}: expected 'module.Class' (a file of the register path and a class in it), got {ref!r}")
+    text = ref.strip()
+    if "/" in text or "\\" in text or text.startswith(".") or ".." in text or os.path.isabs(text):
+        raise RegistryError(
+            f"{key}: {ref!r} escapes the register path; expected 'module.Class' naming a file inside a --register_path folder"
+        )
+    if ":" in text:
+        module, _, cls = text.partition(":")
+    else:
+        module, _, cls = text.rpartition(".")
+    if not module or not cls or not cls.isidentifier():
+        raise RegistryError(f"{key}: expected 'module.Class' (e.g. 'llama3_1_model.Llama3ForCausalLM'), got {ref!r}")
+    _check_module_name(module, where=key)
+    return module, cls
+
+
+# YAML slot (the key holding the dict with auto_register) → MindFormerModuleType value.
+SLOT_TYPES: dict[str, str] = {
+    "model_config": "config",
+    "text_config": "config",
+    "vision_config": "config",
+    "arch": "models",
+    "model": "models",
+    "tokenizer": "tokenizer",
+    "processor": "processor",
+    "image_processor": "processor",
+    "audio_processor": "processor",
+    "feature_extractor": "feature_extractor",
+    "optimizer": "optimizer",
+    "lr_schedule": "lr",
+    "callbacks": "callback",
+    "train_dataset_task": "dataset",
+    "eval_dataset_task": "dataset",
+    "data_loader": "dataset_loader",
+    "sampler": "dataset_sampler",
+    "handler": "data_handler",
+    "data_handler": "data_handler",
+    "transforms": "transforms",
+    "text_transforms": "transforms",
+    "runner_wrapper": "wrapper",
+    "wrapper": "wrapper",
+    "metric": "metric",
+    "metrics": "metric",
+    "trainer": "trainer",
+    "loss": "loss",
+    "pipeline": "pipeline",
+    "encoder": "encoder",
+    "mask_policy": "mask_policy",
+    "context": "context",
+}
+
+
+def _slot_of(path: tuple) -> str | None:
+    for part in reversed(path):
+        if isinstance(part, str):
+            return part
+    return None
+
+
+def _format_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "<top level>"
+
+
+def iter_auto_register(cfg, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Every dict holding ``auto_register`` in a nested YAML structure, with its key path (each dict once)."""
+    seen: set[int] = set()
+
+    def walk(node, p):
+        if isinstance(node, dict):
+            if id(node) in seen:  # YAML anchors/aliases share one dict
+                return
+            seen.add(id(node))
+            if "auto_register" in node:
+                yield p, node
+            for k, v in node.items():
+                yield from walk(v, p + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from walk(v, p + (i,))
+
+    yield from walk(cfg, path)
+
+
+def _expected_base(module_type: str):
+    """(base classes, human name) a class registered as ``module_type`` must derive from, or None to skip."""
+    if module_type == "config":
+        from mindformers.models.configuration_utils import PretrainedConfig
+
+        return (PretrainedConfig,), "a MindFormers PretrainedConfig"
+    if module_type == "models":
+        from mindspore import nn
+
+        return (nn.Cell,), "a MindSpore nn.Cell model (e.g. a MindFormers PreTrainedModel)"
+    if module_type == "tokenizer":
+        from mindformers.models.tokenization_utils_base import PreTrainedTokenizerBase
+
+        return (PreTrainedTokenizerBase,), "a MindFormers tokenizer (PreTrainedTokenizerBase)"
+    if module_type == "callback":
+        from mindspore.train import Callback
+
+        return (Callback,), "a MindSpore Callback"
+    if module_type == "lr":
+        from mindspore.nn.learning_rate_schedule import LearningRateSchedule
+
+        return (LearningRateSchedule,), "a MindSpore LearningRateSchedule"
+    return None
+
+
+@dataclass
+class Registered:
+    """One resolved ``auto_register``: where it was, what it named, what it registered."""
+
+    key: str
+    reference: str
+    module_type: str
+    cls: type
+    plugin: Plugin
+
+
+def resolve_class(reference: str, plugins: list[Plugin], key: str) -> tuple[type, Plugin]:
+    """Find and import the class ``reference`` names in exactly one of ``plugins``."""
+    module, cls_name = split_reference(reference, key)
+    if not plugins:
+        raise RegistryError(
+            f"{key}: {reference!r} needs a plug-in folder; pass --register_path DIR (or set REGISTER_PATH)"
+        )
+    owners = [p for p in plugins if p.module_file(module) is not None]
+    if not owners:
+        candidates = sorted({m for p in plugins for m in p.modules()})
+        wanted = module.replace(".", os.sep) + ".py"
+        roots = ", ".join(repr(str(p.root)) for p in plugins)
+        raise RegistryError(f"{key}: {reference!r}: no file {wanted!r} in register path {roots}{_did_you_mean(module, candidates)}")
+    if len(owners) > 1:
+        roots = ", ".join(repr(str(p.root)) for p in owners)
+        raise RegistryError(f"{key}: {reference!r} is ambiguous: {module!r} exists in several register paths ({roots})")
+    plugin = owners[0]
+    try:
+        mod = plugin.import_module(module)
+    except RegistryError:
+        raise
+    except Exception as exc:  # the plug-in's own import error, in one line
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise RegistryError(f"{key}: importing {str(plugin.module_file(module))!r} failed: {type(exc).__name__}: {detail}") from exc
+    obj = getattr(mod, cls_name, None)
+    if not isinstance(obj, type):
+        classes = [n for n, v in vars(mod).items() if isinstance(v, type) and not n.startswith("_")]
+        what = "has no class" if obj is None else "has no class (it is not a class:"
+        tail = ")" if obj is not None else ""
+        raise RegistryError(f"{key}: {str(plugin.module_file(module))!r} {what} {cls_name!r}{tail}{_did_you_mean(cls_name, classes)}")
+    return obj, plugin
+
+
+def resolve_auto_register(cfg: dict, register_path=None, *, register: bool = True) -> tuple[dict, list[Registered]]:
+    """Resolve every ``auto_register`` in ``cfg`` against the register path(s).
+
+    Returns a deep copy of ``cfg`` without the ``auto_register`` keys (with ``type`` filled in from the class name
+    where absent), and the list of what was resolved. With ``register=True`` each class is also registered into
+    MindFormers' ``MindFormerRegister`` under the module type of its slot. ``cfg`` itself is not modified.
+    """
+    import copy
+
+    plugins = [load_plugin(p) for p in parse_register_paths(register_path)]
+    out = copy.deepcopy(cfg)
+    found: list[Registered] = []
+    for path, node in list(iter_auto_register(out)):
+        key = _format_path(path + ("auto_register",))
+        slot = _slot_of(path)
+        module_type = SLOT_TYPES.get(slot or "")
+        if module_type is None:
+            raise RegistryError(
+                f"{key}: cannot tell what kind of class belongs under {_format_path(path)!r}; "
+                f"auto_register is supported under: {', '.join(sorted(SLOT_TYPES))}"
+            )
+        reference = node.pop("auto_register")
+        cls, plugin = resolve_class(reference, plugins, key)
+        expected = _expected_base(module_type)
+        if expected is not None and not issubclass(cls, expected[0]):
+            raise RegistryError(
+                f"{key}: {reference!r} is a {cls.__mro__[1].__name__} subclass, but {_format_path(path)!r} expects {expected[1]}"
+            )
+        declared = node.get("type")
+        if declared is None:
+            node["type"] = cls.__name__
+        elif declared != cls.__name__:
+            raise RegistryError(
+                f"{_format_path(path + ('type',))}: {declared!r} does not match the auto_register class {cls.__name__!r} "
+                f"({reference!r}); make them equal or drop 'type'"
+            )
+        found.append(Registered(key=key, reference=str(reference), module_type=module_type, cls=cls, plugin=plugin))
+    if register and found:
+        register_classes(found)
+    return out, found
+
+
+def register_classes(entries: Iterable[Registered]) -> None:
+    """Register resolved classes into MindFormers' ``MindFormerRegister`` (legacy naming, as MindFormers does)."""
+    from mindformers.core.context import is_legacy_model
+    from mindformers.tools.register import MindFormerRegister
+
+    legacy = is_legacy_model()
+    for entry in entries:
+        MindFormerRegister.register_cls(entry.cls, module_type=entry.module_type, legacy=legacy)
