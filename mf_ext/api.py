@@ -1,0 +1,245 @@
+"""Python API: what the launcher itself uses, and what tests, notebooks and ``mf-ext verify`` call.
+
+    model = mf_ext.load_model(config="research/llama3_1/predict.yaml", register_path="research/llama3_1",
+                              convert="path/to/hf_dir")
+    tok = mf_ext.load_tokenizer(config="research/llama3_1/predict.yaml", register_path="research/llama3_1")
+    ids = mf_ext.generate(model, tok.encode("hello")[None], max_new_tokens=32)
+
+Models and tokenizers are built through MindFormers' own builders (``build_model`` / ``build_tokenizer``) from the
+registry that :func:`mf_ext.config.load_config` filled; nothing here knows a model family by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from mf_ext.config import ConfigError, detect_device_target, load_config_ex, plugin_of
+
+# Files of a plug-in whose content decides what a conversion produces (part of the cache key).
+_CONVERTER_FILES = ("convert_weight.py", "convert_reversed.py", "weight_map.py")
+
+
+def _model_overrides(overrides: dict) -> dict:
+    """Keyword overrides: a bare key goes to ``model.model_config``; a dotted key is taken as a full key path."""
+    return {(k if "." in k else f"model.model_config.{k}"): v for k, v in overrides.items()}
+
+
+def hf_weight_files(hf_dir: Path) -> list[Path]:
+    """The weight files of an HF folder (safetensors / .bin / Meta consolidated .pth), sorted."""
+    files: list[Path] = []
+    for pattern in ("*.safetensors", "*.bin", "consolidated.*.pth"):
+        files += sorted(p for p in hf_dir.glob(pattern) if p.is_file())
+    return files
+
+
+def cache_root() -> Path:
+    """Where converted checkpoints are cached: ``$MF_EXT_CACHE`` or ``~/.cache/mf-ext``."""
+    return Path(os.environ.get("MF_EXT_CACHE") or Path.home() / ".cache" / "mf-ext")
+
+
+def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = None, qkv_concat: bool = False,
+                   cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Path:
+    """Convert an HF folder with the plug-in's ``convert_pt_to_ms`` once; later calls with unchanged input reuse it.
+
+    The cache key covers the input files (names, sizes, mtimes), the plug-in's converter sources and the options, so
+    a changed checkpoint or converter converts again. The converter writes under a temporary name and renames, so an
+    interrupted conversion never leaves a file that looks finished.
+    """
+    src = Path(hf_dir)
+    if not src.is_dir():
+        raise ConfigError(f"--convert: {str(hf_dir)!r} is not a folder (expected an HF checkpoint folder with config.json)")
+    if not (src / "config.json").is_file():
+        raise ConfigError(f"--convert: {str(hf_dir)!r} has no config.json (expected an HF checkpoint folder)")
+    files = hf_weight_files(src)
+    if not files:
+        raise ConfigError(f"--convert: {str(hf_dir)!r} holds no weights (*.safetensors, *.bin or consolidated.*.pth)")
+    h = hashlib.sha256()
+    for f in [src / "config.json", *files, *(src / n for n in ("model.safetensors.index.json",) if (src / n).exists())]:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for name in _CONVERTER_FILES:
+        f = plugin.root / name
+        if f.is_file():
+            h.update(f.read_bytes())
+    h.update(json.dumps({"dtype": dtype, "qkv_concat": bool(qkv_concat), "src": str(src.resolve())}).encode())
+    out_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "convert"
+    out = out_dir / h.hexdigest()[:20] / "model.ckpt"
+    if out.is_file():
+        if verbose:
+            print(f"[mf-ext] using cached conversion of {str(src)!r}: {out}", flush=True)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        print(f"[mf-ext] converting {str(src)!r} with {plugin.root.name}/convert_weight.py -> {out}", flush=True)
+    kwargs = {"qkv_concat": True} if qkv_concat else {}
+    plugin.convert_pt_to_ms(str(src), str(out), dtype=dtype, **kwargs)
+    if not out.is_file():
+        raise ConfigError(f"{plugin.root.name}/convert_weight.py: convert_pt_to_ms produced no {str(out)!r}")
+    return out
+
+
+def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
+    """Take the architecture from the HF folder's config.json (via the plug-in config class's ``from_hf_config``)."""
+    cfg_cls = next((e.cls for e in entries if e.module_type == "config"), None)
+    if cfg_cls is None or not hasattr(cfg_cls, "from_hf_config"):
+        return
+    try:
+        hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r} is not valid JSON ({exc})") from None
+    derived = cfg_cls.from_hf_config(hf)
+    fields = derived.to_dict() if hasattr(derived, "to_dict") else dict(derived)
+    model_config = cfg.model.model_config
+    for key, value in fields.items():
+        if key in ("type", "auto_register") or key.startswith("_"):
+            continue
+        if key in model_config or key in hf_architecture_keys(cfg_cls):
+            model_config[key] = value
+
+
+def hf_architecture_keys(cfg_cls) -> set[str]:
+    """Config fields that describe the architecture (taken from HF config.json when converting)."""
+    return set(getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()))
+
+
+def set_context(cfg, device_target: str | None = None, mode=None) -> None:
+    """Set MindSpore's device and mode from the YAML ``context`` (CPU where no Ascend is present)."""
+    import mindspore as ms
+
+    ctx = cfg.get("context") or {}
+    target = device_target or ctx.get("device_target") or detect_device_target()
+    if target == "Ascend" and detect_device_target() != "Ascend":
+        target = "CPU"
+    mode = ctx.get("mode", 0) if mode is None else mode
+    if isinstance(mode, str):
+        mode = {"GRAPH_MODE": 0, "PYNATIVE_MODE": 1, "GRAPH": 0, "PYNATIVE": 1}.get(mode.upper(), mode)
+    if mode not in (0, 1):
+        raise ConfigError(f"context.mode: expected 0 (GRAPH_MODE) or 1 (PYNATIVE_MODE), got {mode!r}")
+    ms.set_context(mode=mode, device_target=target)
+    if target == "CPU":
+        cfg.setdefault("context", {})["device_target"] = "CPU"
+
+
+def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool = True) -> None:
+    """Load a MindSpore ``.ckpt`` (or a folder of MindSpore-named safetensors) into ``model``.
+
+    With ``strict`` every parameter of the model must be in the checkpoint and every checkpoint tensor must be a
+    parameter of the model; anything else is a one-line error naming the first few names.
+    """
+    import mindspore as ms
+
+    path = Path(checkpoint)
+    if not path.exists():
+        raise ConfigError(f"load_checkpoint: {str(checkpoint)!r} does not exist")
+    if path.is_dir():
+        params = {}
+        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.ckpt"))
+        if not files:
+            raise ConfigError(f"load_checkpoint: folder {str(checkpoint)!r} holds no .safetensors or .ckpt files")
+        for f in files:
+            fmt = "safetensors" if f.suffix == ".safetensors" else "ckpt"
+            params.update(ms.load_checkpoint(str(f), format=fmt))
+    else:
+        fmt = "safetensors" if path.suffix == ".safetensors" else "ckpt"
+        try:
+            params = ms.load_checkpoint(str(path), format=fmt)
+        except Exception as exc:
+            raise ConfigError(f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    model_names = {p.name for p in model.get_parameters()}
+    if strict:
+        missing = sorted(model_names - set(params))
+        extra = sorted(set(params) - model_names)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} model parameter(s) missing from it: {', '.join(missing[:4])}")
+            if extra:
+                parts.append(f"{len(extra)} tensor(s) the model does not have: {', '.join(extra[:4])}")
+            raise ConfigError(f"load_checkpoint {str(checkpoint)!r} does not fit the model: {'; '.join(parts)}")
+    not_loaded, _ = ms.load_param_into_net(model, params, strict_load=strict)
+    if strict and not_loaded:
+        raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
+
+
+def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=None):
+    """Load the config and do the ``--convert`` pre-step. Returns ``(cfg, entries, checkpoint_or_None)``."""
+    cfg, entries = load_config_ex(config, register_path, overrides)
+    convert = convert if convert is not None else cfg.get("convert")
+    checkpoint = None
+    if convert:
+        hf_dir = Path(convert)
+        plugin = plugin_of(entries)
+        if plugin is None:
+            raise ConfigError("--convert needs the model's plug-in: the YAML's model.arch has no auto_register")
+        if not hf_dir.is_dir():
+            raise ConfigError(f"--convert: {str(convert)!r} is not a folder (expected an HF checkpoint folder with config.json)")
+        _apply_hf_architecture(cfg, entries, hf_dir)
+        qkv = bool(cfg.model.model_config.get("qkv_concat", False))
+        checkpoint = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+    return cfg, entries, checkpoint
+
+
+def load_model(config, register_path=None, checkpoint=None, convert=None, *, device_target=None, mode=None,
+               dtype=None, overrides=None, **model_overrides):
+    """Build the YAML's model through MindFormers' ``build_model`` and load weights into it.
+
+    Args:
+        config: YAML path (or dict) in MindFormers' layout; ``auto_register`` entries are resolved against
+            ``register_path``.
+        register_path: plug-in folder(s): a path, a comma-separated string or a list; default ``$REGISTER_PATH``.
+        checkpoint: a MindSpore ``.ckpt`` file or a folder of safetensors to load (default: YAML ``load_checkpoint``).
+        convert: an HF folder: converted with the plug-in's ``convert_weight.py`` (cached) and loaded; the model's
+            architecture is taken from that folder's ``config.json``.
+        device_target / mode: override the YAML ``context`` (``CPU``/``Ascend``; 0 graph, 1 PyNative).
+        dtype: output dtype of the conversion (default: the source dtype).
+        overrides: dotted ``{"model.model_config.seq_length": 256}`` overrides.
+        **model_overrides: bare keys go to ``model.model_config`` (``seq_length=256``).
+    """
+    ov = dict(overrides or {})
+    ov.update(_model_overrides(model_overrides))
+    cfg, _entries, converted = prepare(config, register_path, convert=convert, overrides=ov, dtype=dtype)
+    return build_model_from_config(cfg, checkpoint=checkpoint or converted or cfg.get("load_checkpoint") or None,
+                                   device_target=device_target, mode=mode)
+
+
+def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=None):
+    """Build and (optionally) load a model from an already-loaded config."""
+    import copy
+
+    set_context(cfg, device_target, mode)
+    from mindformers import build_model
+
+    model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
+    if checkpoint:
+        load_checkpoint_into(model, checkpoint)
+    model.set_train(False)
+    return model
+
+
+def load_tokenizer(config, register_path=None, *, overrides=None, **tokenizer_overrides):
+    """Build the YAML's ``processor.tokenizer`` through MindFormers' ``build_tokenizer``.
+
+    Bare keyword overrides go to ``processor.tokenizer`` (e.g. ``vocab_file="tokenizer.model"``).
+    """
+    ov = dict(overrides or {})
+    ov.update({(k if "." in k else f"processor.tokenizer.{k}"): v for k, v in tokenizer_overrides.items()})
+    cfg, _ = load_config_ex(config, register_path, ov)
+    return build_tokenizer_from_config(cfg)
+
+
+def build_tokenizer_from_config(cfg):
+    """The YAML's ``processor.tokenizer``, built through MindFormers' ``build_tokenizer``."""
+    import copy
+
+    tok_cfg = (cfg.get("processor") or {}).get("tokenizer")
+    if not tok_cfg:
+        raise ConfigError("the YAML has no processor.tokenizer section")
+    vocab = tok_cfg.get("vocab_file")
+    if vocab and not Path(vocab).exists():
+        raise ConfigError(f"processor.tokenizer.vocab_file: {vocab!r} does not exist")
+    from mindformers import build_tokenizer
+
+    return build_tokenizer(copy.deepcopy(tok_cfg))
