@@ -1,0 +1,121 @@
+"""Dtype names across safetensors / MindSpore / torch, and numpy casts that treat bf16 as raw uint16 bits.
+
+numpy has no bfloat16, so a bf16 tensor travels as ``uint16`` bit patterns and is only widened to float32 when
+a cast is asked for. Nothing here imports torch or MindSpore.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mf_ext.convert.errors import ConversionError
+
+# canonical name -> (safetensors code, MindSpore checkpoint tensor_type, numpy storage dtype, itemsize)
+_TABLE: dict[str, tuple[str, str, np.dtype]] = {
+    "float32": ("F32", "Float32", np.dtype("<f4")),
+    "float16": ("F16", "Float16", np.dtype("<f2")),
+    "bfloat16": ("BF16", "BFloat16", np.dtype("<u2")),  # raw bits
+    "float64": ("F64", "Float64", np.dtype("<f8")),
+    "int64": ("I64", "Int64", np.dtype("<i8")),
+    "int32": ("I32", "Int32", np.dtype("<i4")),
+    "int16": ("I16", "Int16", np.dtype("<i2")),
+    "int8": ("I8", "Int8", np.dtype("i1")),
+    "uint8": ("U8", "UInt8", np.dtype("u1")),
+    "bool": ("BOOL", "Bool", np.dtype("?")),
+}
+_FROM_ST = {v[0]: k for k, v in _TABLE.items()}
+_FROM_MS = {v[1]: k for k, v in _TABLE.items()}
+_ALIASES = {
+    "fp32": "float32", "f32": "float32", "float": "float32",
+    "fp16": "float16", "f16": "float16", "half": "float16",
+    "bf16": "bfloat16",
+    "fp64": "float64", "double": "float64",
+}
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def canonical(dtype: object) -> str:
+    """Normalise a user/library dtype (``"fp16"``, ``"bfloat16"``, ``mindspore.float16``, ``torch.bfloat16``)."""
+    s = str(dtype).strip()
+    for prefix in ("torch.", "mindspore.", "ms."):
+        if s.startswith(prefix):
+            s = s[len(prefix):]
+    low = s.lower()
+    low = _ALIASES.get(low, low)
+    if low in _TABLE:
+        return low
+    if s in _FROM_MS:
+        return _FROM_MS[s]
+    if s in _FROM_ST:
+        return _FROM_ST[s]
+    raise ConversionError(f"unknown dtype {dtype!r}; expected one of float32, float16, bfloat16 (or fp32/fp16/bf16)")
+
+
+def from_safetensors(code: str) -> str:
+    try:
+        return _FROM_ST[code]
+    except KeyError:
+        raise ConversionError(f"unsupported safetensors dtype {code!r}") from None
+
+
+def from_mindspore(name: str) -> str:
+    try:
+        return _FROM_MS[name]
+    except KeyError:
+        raise ConversionError(f"unsupported MindSpore checkpoint tensor_type {name!r}") from None
+
+
+def to_safetensors(dtype: str) -> str:
+    return _TABLE[dtype][0]
+
+
+def to_mindspore(dtype: str) -> str:
+    return _TABLE[dtype][1]
+
+
+def storage(dtype: str) -> np.dtype:
+    """numpy dtype used to hold the raw bytes (uint16 for bfloat16)."""
+    return _TABLE[dtype][2]
+
+
+def itemsize(dtype: str) -> int:
+    return _TABLE[dtype][2].itemsize
+
+
+def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _f32_to_bf16(x: np.ndarray) -> np.ndarray:
+    """Round-to-nearest-even, NaN kept quiet: the same bits torch produces for ``.to(torch.bfloat16)``."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = ((u + (((u >> 16) & 1) + np.uint32(0x7FFF))) >> 16).astype(np.uint16)
+    nan = np.isnan(x)
+    if nan.any():
+        rounded[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded
+
+
+def cast(arr: np.ndarray, src: str, dst: str, name: str) -> np.ndarray:
+    """Cast storage array ``arr`` from ``src`` to ``dst``; raise if finite values overflow to inf (``name`` in msg)."""
+    if src == dst:
+        return arr
+    if src not in FLOAT_DTYPES or dst not in FLOAT_DTYPES:
+        raise ConversionError(f"tensor {name!r}: cannot cast {src} to {dst} (only floating tensors are cast)")
+    wide = _bf16_to_f32(arr) if src == "bfloat16" else arr
+    if dst == "bfloat16":
+        out = _f32_to_bf16(wide.astype(np.float32, copy=False))
+        check = _bf16_to_f32(out)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = wide.astype(storage(dst))
+        check = out
+    # a narrowing cast must not turn a finite value into inf silently
+    bad = np.isinf(check) & np.isfinite(wide)
+    if bad.any():
+        worst = float(np.max(np.abs(wide[bad])))
+        raise ConversionError(
+            f"tensor {name!r}: value {worst:g} overflows {dst} when casting from {src}; "
+            f"keep the source dtype or choose a wider --dtype"
+        )
+    return out
