@@ -210,7 +210,7 @@ def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=No
     import copy
 
     set_context(cfg, device_target, mode)
-    from mindformers import build_model
+    from mindformers.models import build_model
 
     model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
     if checkpoint:
@@ -240,6 +240,6 @@ def build_tokenizer_from_config(cfg):
     vocab = tok_cfg.get("vocab_file")
     if vocab and not Path(vocab).exists():
         raise ConfigError(f"processor.tokenizer.vocab_file: {vocab!r} does not exist")
-    from mindformers import build_tokenizer
+    from mindformers.models import build_tokenizer
 
     return build_tokenizer(copy.deepcopy(tok_cfg))
