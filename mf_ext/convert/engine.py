@@ -30,6 +30,15 @@ from mf_ext.convert.writers import CkptWriter, RawCopy, SafetensorsDirWriter, Ta
 _CHUNK_BYTES = 64 * 2**20  # casts of plain renames run in row chunks of about this size
 
 
+def human(n: float) -> str:
+    """Bytes as ``1.23 GB`` / ``456 KB`` (decimal units)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return f"{n:.2f} TB"
+
+
 @dataclass
 class Step:
     kind: str  # "copy" | "op" | "fuse" | "split" | "drop"
@@ -58,9 +67,9 @@ class Plan:
 
     def describe(self, output: str | Path, fmt: str) -> str:
         lines = [f"plan: {self.direction}, {len(self.steps)} steps, {len(self.targets)} output tensors, "
-                 f"{self.total_bytes / 1e9:.3f} GB to write -> {str(output)!r} ({fmt})",
+                 f"{human(self.total_bytes)} to write -> {str(output)!r} ({fmt})",
                  f"dims: {self.dims}", f"flags: {self.flags}",
-                 f"source files: {[str(p) for p in self.source_files]}"]
+                 f"source files ({len(self.source_files)}): {', '.join(sorted(p.name for p in self.source_files))}"]
         for s in self.steps:
             if s.kind == "drop":
                 continue
@@ -318,7 +327,7 @@ class Result:
 
     def summary(self) -> str:
         gbs = self.bytes_written / max(self.seconds, 1e-9) / 1e9
-        return (f"wrote {self.bytes_written / 1e9:.3f} GB ({len(self.plan.targets)} tensors) to "
+        return (f"wrote {human(self.bytes_written)} ({len(self.plan.targets)} tensors) to "
                 f"{str(self.output)!r} in {self.seconds:.2f} s = {gbs:.2f} GB/s; "
                 f"peak anonymous memory {self.peak_anon / 2**20:.0f} MiB")
 

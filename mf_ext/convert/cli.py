@@ -1,0 +1,312 @@
+"""``mf-ext convert``: HF <-> MindSpore weight conversion from the command line.
+
+Subcommands (jsonargparse, validated with pydantic; every flag also from ``--config args.yaml`` or an environment
+variable ``MF_EXT_CONVERT_<SUBCOMMAND>__<FLAG>``; ``--print_config`` writes the YAML):
+
+  hf_to_ms   HF folder (safetensors / .bin / Meta .pth) -> MindSpore .ckpt or MindSpore-named safetensors folder
+  ms_to_hf   MindSpore .ckpt / safetensors folder -> HF folder (safetensors + index + config.json)
+  resplit    re-shard / re-format a checkpoint without renaming (ckpt <-> safetensors, shard size, dtype)
+
+MindFormers' documented flags work as-is:
+  mf-ext convert --model llama --input_path HF_DIR --output_path llama.ckpt --dtype fp16 [--reversed]
+
+Heavy imports (numpy, torch, MindSpore) happen only after argument parsing, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Literal
+
+EXAMPLES = """examples:
+  mf-ext convert hf_to_ms --model llama --input_path Llama-3.1-8B --output_path out/llama3_1_8b.ckpt
+  mf-ext convert hf_to_ms --model qwen2 --input_path Qwen2-0.5B --output_path out/qwen2 --format safetensors \\
+      --qkv_concat --dtype bfloat16
+  mf-ext convert hf_to_ms --register_path research/llama3_1 --input_path HF_DIR --output_path x.ckpt --dry-run
+  mf-ext convert ms_to_hf --model llama --input_path out/llama3_1_8b.ckpt --output_path hf_out
+  mf-ext convert resplit --input_path out/llama3_1_8b.ckpt --output_path out/st --format safetensors
+  mf-ext convert --model llama --input_path HF_DIR --output_path llama.ckpt --dtype fp16      # MindFormers flags
+"""
+
+DTYPES = ("float32", "float16", "bfloat16", "fp32", "fp16", "bf16")
+SUBCOMMANDS = ("hf_to_ms", "ms_to_hf", "resplit")
+ENV_PREFIX = "MF_EXT_CONVERT"
+
+
+class CliError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _models():
+    from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+    class _Base(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        input_path: str
+        output_path: str
+        dtype: Literal[DTYPES] | None = None  # type: ignore[valid-type]
+        dry_run: bool = False
+        progress: bool = True
+        max_shard_size: str = "5GB"
+
+        @field_validator("max_shard_size")
+        @classmethod
+        def _size(cls, v: str) -> str:
+            parse_size(v)
+            return v
+
+        @field_validator("input_path", "output_path")
+        @classmethod
+        def _nonempty(cls, v: str) -> str:
+            if not v.strip():
+                raise ValueError("must not be empty")
+            return v
+
+    class _WithModel(_Base):
+        model: str | None = None
+        register_path: str | None = None
+        hf_config: str | None = None
+
+        @model_validator(mode="after")
+        def _one_source(self):
+            if bool(self.model) == bool(self.register_path):
+                raise ValueError("give exactly one of --model NAME or --register_path DIR")
+            return self
+
+    class HfToMs(_WithModel):
+        format: Literal["ckpt", "safetensors"] = "ckpt"
+        qkv_concat: bool = False
+
+    class MsToHf(_WithModel):
+        ms_config: str | None = None
+        qkv_concat: bool | None = None
+
+    class Resplit(_Base):
+        format: Literal["ckpt", "safetensors"] = "safetensors"
+
+    return {"hf_to_ms": HfToMs, "ms_to_hf": MsToHf, "resplit": Resplit}
+
+
+def parse_size(v: str | int) -> int:
+    """``"5GB"``, ``"500MB"``, ``"20KB"``, ``"1000"`` -> bytes (decimal units, like transformers)."""
+    if isinstance(v, int):
+        return v
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*", str(v), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"size {v!r} is not like '5GB', '500MB' or '1000'")
+    num, unit = float(m.group(1)), (m.group(2) or "B").upper()
+    base = 1024 if "I" in unit else 1000
+    power = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4}[unit[0]]
+    return int(num * base**power)
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def _parser():
+    import argparse
+
+    from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, DefaultHelpFormatter
+
+    class Fmt(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        """Keep the examples' line breaks."""
+
+    def ArgumentParser(*a, _cls=ArgumentParser, **k):  # noqa: N802 -- same name, one formatter everywhere
+        return _cls(*a, formatter_class=Fmt, **k)
+
+    top = ArgumentParser(prog="mf-ext convert", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                         default_env=True, env_prefix=ENV_PREFIX)
+    subs = top.add_subcommands(dest="subcommand", required=True)
+
+    def common(p, model: bool):
+        p.add_argument("--config", action=ActionConfigFile, help="YAML holding any of these flags")
+        if model:
+            p.add_argument("--model", type=str | None, default=None,
+                           help="model name served by a built-in plug-in (llama, llama3_1, qwen2, ...)")
+            p.add_argument("--register_path", type=str | None, default=None,
+                           help="plug-in folder whose convert_weight.py / convert_reversed.py to use")
+        p.add_argument("--input_path", type=str, required=True, help="source checkpoint file or folder")
+        p.add_argument("--output_path", type=str, required=True, help="destination file or folder")
+        p.add_argument("--dtype", type=str | None, default=None,
+                       help=f"output dtype {DTYPES}; default: keep the source dtype")
+        p.add_argument("--dry_run", action=ActionYesNo, default=False,
+                       help="plan from headers, print it, write nothing (also --dry-run)")
+        p.add_argument("--progress", action=ActionYesNo, default=True, help="progress bar (bytes)")
+        p.add_argument("--max_shard_size", type=str, default="5GB", help="safetensors shard size, e.g. 5GB")
+
+    p = ArgumentParser(description="HF checkpoint -> MindSpore checkpoint", epilog=EXAMPLES,
+                       default_env=True, env_prefix=ENV_PREFIX)
+    common(p, True)
+    p.add_argument("--format", type=Literal["ckpt", "safetensors"], default="ckpt",
+                   help="ckpt: one MindSpore .ckpt file; safetensors: folder of MindSpore-named shards + index")
+    p.add_argument("--qkv_concat", action=ActionYesNo, default=False,
+                   help="fuse q,k,v -> attention.w_qkv and gate,up -> feed_forward.w_gate_hidden")
+    p.add_argument("--hf_config", type=str | None, default=None, help="config.json to use instead of the input's")
+    subs.add_subcommand("hf_to_ms", p, help="HF -> MindSpore (.ckpt or safetensors)")
+
+    p = ArgumentParser(description="MindSpore checkpoint -> HF folder", epilog=EXAMPLES,
+                       default_env=True, env_prefix=ENV_PREFIX)
+    common(p, True)
+    p.add_argument("--hf_config", type=str | None, default=None,
+                   help="HF config.json (default: the one hf_to_ms kept beside the input)")
+    p.add_argument("--ms_config", type=str | None, default=None,
+                   help="MindFormers model YAML to derive config.json from (--config model.yaml also works)")
+    p.add_argument("--qkv_concat", type=bool | None, default=None, help="default: detected from tensor names")
+    subs.add_subcommand("ms_to_hf", p, help="MindSpore -> HF folder (safetensors + config.json)")
+
+    p = ArgumentParser(description="re-shard or re-format a checkpoint, names unchanged", epilog=EXAMPLES,
+                       default_env=True, env_prefix=ENV_PREFIX)
+    common(p, False)
+    p.add_argument("--format", type=Literal["ckpt", "safetensors"], default="safetensors",
+                   help="output format")
+    subs.add_subcommand("resplit", p, help="ckpt <-> safetensors, shard size, dtype; names unchanged")
+    return top
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """Accept ``--dry-run``-style spellings and ``--flag=value``; turn ``--config MODEL.yaml`` (a MindFormers
+    model YAML, recognised by ``model.model_config``) into ``--ms_config`` for ms_to_hf."""
+    out = []
+    for a in argv:
+        if a.startswith("--") and "-" in a[2:].split("=")[0]:
+            head, sep, tail = a.partition("=")
+            a = "--" + head[2:].replace("-", "_") + sep + tail
+        out.append(a)
+    for i, a in enumerate(out[:-1]):
+        if a == "--config" and _is_mindformers_yaml(out[i + 1]):
+            out[i] = "--ms_config"
+    return out
+
+
+def _is_mindformers_yaml(path: str) -> bool:
+    try:
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text())
+    except Exception:  # noqa: BLE001 -- not readable as YAML: let jsonargparse report it
+        return False
+    return isinstance(data, dict) and isinstance(data.get("model"), dict) and "model_config" in data["model"]
+
+
+# ---------------------------------------------------------------------------------------------- run
+def _plugin(model: str | None, register_path: str | None):
+    from mf_ext import registry
+
+    if model:
+        return registry.plugin_for_model(model)
+    return registry.load_plugin(register_path)
+
+
+def _run(sub: str, args) -> int:
+    from mf_ext.convert.errors import ConversionError
+
+    kw = dict(dtype=args.dtype, dry_run=args.dry_run, progress=args.progress and sys.stderr.isatty(),
+              max_shard_bytes=parse_size(args.max_shard_size))
+    if sub == "resplit":
+        from mf_ext.convert.resplit import resplit
+
+        result = resplit(args.input_path, args.output_path, format=args.format, **kw)
+    else:
+        plugin = _plugin(args.model, args.register_path)
+        if sub == "hf_to_ms":
+            fn = plugin.convert_pt_to_ms
+            kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
+        else:
+            fn = plugin.convert_ms_to_pt
+            kw.update(hf_config=args.hf_config, ms_config=args.ms_config, qkv_concat=args.qkv_concat)
+        result = fn(args.input_path, args.output_path, **kw)
+    if args.dry_run:
+        return 0
+    if result is None or not hasattr(result, "summary"):
+        if not Path(args.output_path).exists():
+            raise ConversionError(f"the plug-in's converter returned without writing {args.output_path!r}")
+        print(f"done: {args.output_path}")
+        return 0
+    print(result.summary())
+    return 0
+
+
+def _legacy(argv: list[str]) -> int:
+    """MindFormers' ``convert_weight.py`` flags: ``--model --input_path --output_path --dtype [--reversed]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="mf-ext convert", description="MindFormers-compatible flags", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None)
+    p.add_argument("--register_path", default=None)
+    p.add_argument("--input_path", required=True)
+    p.add_argument("--output_path", required=True)
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--reversed", action="store_true")
+    p.add_argument("--qkv_concat", action="store_true")
+    p.add_argument("--dry_run", action="store_true")
+    p.add_argument("--format", choices=("ckpt", "safetensors"), default=None)
+    # accepted for compatibility; the architecture comes from config.json
+    for extra in ("--n_head", "--hidden_size", "--layers", "--is_pretrain", "--telechat_type", "--config"):
+        p.add_argument(extra, default=None, help=argparse.SUPPRESS)
+    ns = p.parse_args(argv)
+    if ns.dtype in ("None", "none", ""):
+        ns.dtype = None
+    out = ns.output_path
+    if ns.reversed:
+        # MindFormers wrote one torch .bin; an HF folder is what from_pretrained needs, so write that
+        if out.endswith((".bin", ".pt", ".pth", ".safetensors")):
+            out = str(Path(out).with_suffix(""))
+            print(f"note: writing an HF folder {out!r} (from_pretrained loads it) instead of a single "
+                  f"{Path(ns.output_path).suffix} file", file=sys.stderr)
+        sub = "ms_to_hf"
+        data = dict(model=ns.model, register_path=ns.register_path, input_path=ns.input_path, output_path=out,
+                    dtype=ns.dtype, dry_run=ns.dry_run)
+    else:
+        sub = "hf_to_ms"
+        fmt = ns.format or "ckpt"  # MindFormers writes a .ckpt
+        data = dict(model=ns.model, register_path=ns.register_path, input_path=ns.input_path, output_path=out,
+                    dtype=ns.dtype, dry_run=ns.dry_run, format=fmt, qkv_concat=ns.qkv_concat)
+    return _validated_run(sub, data)
+
+
+def _validated_run(sub: str, data: dict) -> int:
+    from pydantic import ValidationError
+
+    try:
+        args = _models()[sub](**data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err.get("loc", ())) or sub
+        err["msg"] = err["msg"].removeprefix("Value error, ")
+        raise CliError(f"--{loc}: {err['msg']} (got {err.get('input')!r})" if loc != sub else err["msg"]) from None
+    return _run(sub, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mf-ext convert``; returns the exit status."""
+    argv = _normalise(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if argv and argv[0].startswith("--") and argv[0] not in ("--help", "-h", "--print_config", "--config"):
+            return _legacy(argv)
+        parser = _parser()
+        try:
+            cfg = parser.parse_args(argv)
+        except SystemExit as e:
+            return int(e.code or 0)
+        sub = cfg.subcommand
+        data = {k: v for k, v in vars(cfg[sub]).items() if k not in ("config", "__path__")}
+        data = {k: v for k, v in data.items() if k != "print_config"}
+        return _validated_run(sub, data)
+    except KeyboardInterrupt:
+        print("mf-ext convert: interrupted; nothing was written at the destination", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- one line for users; tracebacks only with MF_EXT_DEBUG=1
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        known = type(e).__name__ in ("ConversionError", "RegistryError", "CliError")
+        print(f"mf-ext convert: error: {msg if known else f'{type(e).__name__}: {msg}'}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""``resplit``: rewrite a checkpoint in another container/sharding/dtype with its tensor names unchanged."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from mf_ext.convert import dtypes
+from mf_ext.convert.engine import Plan, Result, Step, _execute, _prepare_output, _resolve_dtype, find_source_config
+from mf_ext.convert.errors import ConversionError
+from mf_ext.convert.memory import AnonPeak
+from mf_ext.convert.readers import open_source
+from mf_ext.convert.writers import CkptWriter, SafetensorsDirWriter, Target, write_json_atomic
+
+
+def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors", dry_run: bool = False,
+            progress: bool = True, max_shard_bytes: int = 5 * 2**30, print_fn=print) -> Result | Plan:
+    """Copy every tensor of ``input_path`` to ``output_path`` (``.ckpt`` or safetensors folder), names kept."""
+    inp, out = Path(input_path), Path(output_path)
+    if format not in ("ckpt", "safetensors"):
+        raise ConversionError(f"unknown output format {format!r}; expected 'ckpt' or 'safetensors'")
+    reader = open_source(inp)
+    try:
+        dt = _resolve_dtype(dtype)
+        steps, targets = [], []
+        for name in sorted(reader.tensors, key=lambda n: reader.tensors[n].sort_key):
+            info = reader.tensors[name]
+            s = Step("copy", [name], [name], [info.shape], [info.shape])
+            s.out_dtype = dt or info.dtype  # type: ignore[attr-defined]
+            if dt is not None and info.dtype not in dtypes.FLOAT_DTYPES:
+                s.out_dtype = info.dtype  # type: ignore[attr-defined]
+            s.same_dtype = s.out_dtype == info.dtype  # type: ignore[attr-defined]
+            steps.append(s)
+            targets.append(Target(name, s.out_dtype, info.shape))  # type: ignore[attr-defined]
+        cfg_src = find_source_config(inp) if inp.suffix == ".ckpt" else (inp / "config.json" if inp.is_dir() else None)
+        cfg = json.loads(cfg_src.read_text()) if cfg_src and cfg_src.is_file() else None
+        plan = Plan("resplit", steps, targets, {}, {}, {}, list(reader.files), sum(t.nbytes for t in targets),
+                    64 * 2**20, cfg or {})
+        if dry_run:
+            print_fn(plan.describe(out, format))
+            return plan
+        _prepare_output(out)
+        if format == "ckpt":
+            writer = CkptWriter(out)
+        else:
+            extra = {"config.json": cfg} if cfg else {}
+            writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"},
+                                          always_index=True, extra_files=extra)
+        with AnonPeak() as mem:
+            t0 = time.perf_counter()
+            _execute(plan, reader, writer, progress, "resplit")
+            if format == "ckpt" and cfg:
+                write_json_atomic(Path(str(out) + ".config.json"), cfg)
+            secs = time.perf_counter() - t0
+        return Result(out, plan, secs, writer.bytes_written, mem.peak)
+    finally:
+        reader.close()

@@ -1,0 +1,111 @@
+"""Qwen2 weight mapping: HF names <-> MindFormers llama-style names, as data.
+
+Qwen2 is a Llama-architecture decoder with q/k/v biases (no o_proj bias) and, in its small sizes, tied
+embeddings. MindFormers' research Qwen2 runs on the Llama cells, so the MindSpore names are Llama's:
+``attention.wq/wk/wv`` (+ ``.bias``), ``feed_forward.w1/w2/w3``; with ``qkv_concat`` the weights *and* biases
+are packed per KV group into ``attention.w_qkv``, the layout the fused projection is split with.
+"""
+
+from __future__ import annotations
+
+from mf_ext.convert.spec import Drop, Fuse, QkvGroups, Rename, RowInterleave, Spec
+
+A = "model.layers.{L}.self_attn."
+M = "model.layers.{L}.mlp."
+MA = "model.layers.{L}.attention."
+MF = "model.layers.{L}.feed_forward."
+
+Q = ("heads*head_dim", "hidden")
+KV = ("kv_heads*head_dim", "hidden")
+QB = ("heads*head_dim",)
+KVB = ("kv_heads*head_dim",)
+UP = ("inter", "hidden")
+
+RULES = (
+    Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
+    Rename("model.norm.weight", "model.norm_out.weight", ("hidden",)),
+    Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
+    Drop("lm_head.weight", "tied to model.embed_tokens.weight (tie_word_embeddings)", when="tie_word_embeddings"),
+    Rename(A + "q_proj.weight", MA + "wq.weight", Q, unless="qkv_concat"),
+    Rename(A + "k_proj.weight", MA + "wk.weight", KV, unless="qkv_concat"),
+    Rename(A + "v_proj.weight", MA + "wv.weight", KV, unless="qkv_concat"),
+    Rename(A + "q_proj.bias", MA + "wq.bias", QB, unless="qkv_concat"),
+    Rename(A + "k_proj.bias", MA + "wk.bias", KVB, unless="qkv_concat"),
+    Rename(A + "v_proj.bias", MA + "wv.bias", KVB, unless="qkv_concat"),
+    Fuse((A + "q_proj.weight", A + "k_proj.weight", A + "v_proj.weight"), MA + "w_qkv.weight", (Q, KV, KV),
+         QkvGroups("kv_heads"), when="qkv_concat"),
+    Fuse((A + "q_proj.bias", A + "k_proj.bias", A + "v_proj.bias"), MA + "w_qkv.bias", (QB, KVB, KVB),
+         QkvGroups("kv_heads"), when="qkv_concat"),
+    Rename(A + "o_proj.weight", MA + "wo.weight", ("hidden", "heads*head_dim")),
+    Drop(A + "rotary_emb.inv_freq", "recomputed from rope_theta, not a weight"),
+    Rename(M + "gate_proj.weight", MF + "w1.weight", UP, unless="qkv_concat"),
+    Rename(M + "up_proj.weight", MF + "w3.weight", UP, unless="qkv_concat"),
+    Fuse((M + "gate_proj.weight", M + "up_proj.weight"), MF + "w_gate_hidden.weight", (UP, UP), RowInterleave(),
+         when="qkv_concat"),
+    Rename(M + "down_proj.weight", MF + "w2.weight", ("hidden", "inter")),
+    Rename("model.layers.{L}.input_layernorm.weight", "model.layers.{L}.attention_norm.weight", ("hidden",)),
+    Rename("model.layers.{L}.post_attention_layernorm.weight", "model.layers.{L}.ffn_norm.weight", ("hidden",)),
+)
+
+
+def dims(cfg: dict) -> dict[str, int]:
+    heads = cfg["num_attention_heads"]
+    return {
+        "layers": cfg["num_hidden_layers"],
+        "hidden": cfg["hidden_size"],
+        "heads": heads,
+        "kv_heads": cfg.get("num_key_value_heads") or heads,
+        "head_dim": cfg.get("head_dim") or cfg["hidden_size"] // heads,
+        "inter": cfg["intermediate_size"],
+        "vocab": cfg["vocab_size"],
+    }
+
+
+def flags(cfg: dict) -> dict[str, bool]:
+    # Qwen2Config defaults tie_word_embeddings to False; small checkpoints set it to true in config.json
+    return {"tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False))}
+
+
+def generation_config(cfg: dict) -> dict:
+    out = {"_from_model_config": True}
+    for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if cfg.get(k) is not None:
+            out[k] = cfg[k]
+    return out
+
+
+def hf_config_from_ms(mc: dict) -> dict:
+    """HF ``config.json`` for a MindFormers qwen2 ``model.model_config`` mapping."""
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "hidden_size": mc["hidden_size"],
+        "intermediate_size": mc["intermediate_size"],
+        "num_hidden_layers": mc["num_layers"],
+        "num_attention_heads": mc["num_heads"],
+        "num_key_value_heads": mc.get("n_kv_heads") or mc["num_heads"],
+        "vocab_size": mc["vocab_size"],
+        "rms_norm_eps": mc.get("rms_norm_eps", 1e-6),
+        "rope_theta": mc.get("theta", 1000000.0),
+        "max_position_embeddings": mc.get("max_position_embedding") or mc.get("seq_length", 32768),
+        "tie_word_embeddings": bool(mc.get("tie_word_embeddings", False)),
+        "hidden_act": "silu",
+    }
+    for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if mc.get(k) is not None:
+            cfg[k] = mc[k]
+    return cfg
+
+
+SPEC = Spec(
+    name="qwen2",
+    rules=RULES,
+    dims=dims,
+    flags=flags,
+    generation_config=generation_config,
+    hf_config_from_ms=hf_config_from_ms,
+    lora_targets={"attention.wq": "self_attn.q_proj", "attention.wk": "self_attn.k_proj",
+                  "attention.wv": "self_attn.v_proj", "attention.wo": "self_attn.o_proj",
+                  "feed_forward.w1": "mlp.gate_proj", "feed_forward.w2": "mlp.down_proj",
+                  "feed_forward.w3": "mlp.up_proj"},
+)
