@@ -50,7 +50,7 @@ def _migrate_parser() -> argparse.ArgumentParser:
                    help="run_mode of the YAML written for --hf_config")
     p.add_argument("--seq_length", type=int, help="seq_length of the YAML written for --hf_config")
     p.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print the diff, write nothing")
-    p.add_argument("--quiet", action="store_true", help="do not print the diff")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the diff")
     return p
 
 
@@ -85,6 +85,8 @@ def migrate_main(argv: list[str] | None = None) -> int:
                 parser.error("--hf_config needs --output (or --dry-run)")
             if not Path(args.register_path).is_dir():
                 raise MigrationError(f"--register_path {args.register_path!r} is not a folder")
+            if args.to is not None:
+                parser.error("--to applies to --config, not --hf_config")
             hf = read_hf_config(args.hf_config)
             base = read_yaml_text(args.base) if args.base else None
             text = hf_config_to_yaml(
@@ -137,10 +139,13 @@ def validate_main(argv: list[str] | None = None) -> int:
 
     paths = [p for item in args.register_path for p in item.split(",") if p]
     try:
-        problems = validate_file(args.config, register_path=paths or None, hf_config=args.hf_config)
+        report = validate_file(args.config, register_path=paths or None, hf_config=args.hf_config)
     except ValidationInputError as exc:
         print(f"mf-ext validate: error: {exc}", file=sys.stderr)
         return 2
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    problems = report.errors
     for problem in problems:
         print(problem)
     if problems:

@@ -1,125 +1,130 @@
-"""HF ``config.json`` <-> MindFormers ``model_config`` field mapping for the Llama family (pure data, no imports).
+"""HF ``config.json`` <-> MindFormers ``model_config``, through the plug-in's own config class.
 
-One table drives both directions, so a field added here is mapped both ways. ``Llama3Config.from_hf_config``
-and the ``--convert`` consistency check can use these functions too (no MindSpore import needed).
+The field mapping lives in one place: the plug-in config class's ``from_hf_config`` / ``to_hf_config``
+(``research/llama3_1/llama3_1_config.py: Llama3Config``). This module finds that class in a register path
+(reading files with ``ast``, importing only the one module), and turns its objects into YAML fields and back.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
-# (HF name, MindFormers name, HF default, MindFormers default). Defaults are what each side builds when a file
-# leaves the field out (transformers' LlamaConfig / MindFormers' LlamaConfig), so absent fields map correctly.
-FIELDS: tuple[tuple[str, str, Any, Any], ...] = (
-    ("hidden_size", "hidden_size", 4096, 4096),
-    ("num_hidden_layers", "num_layers", 32, 32),
-    ("num_attention_heads", "num_heads", 32, 32),
-    ("num_key_value_heads", "n_kv_heads", None, None),  # None: same as the number of heads (no GQA)
-    ("intermediate_size", "intermediate_size", 11008, None),  # None: MindFormers derives it (see _swiglu_width)
-    ("vocab_size", "vocab_size", 32000, 32000),
-    ("rms_norm_eps", "rms_norm_eps", 1e-6, 1e-5),
-    ("rope_theta", "theta", 10000.0, 10000.0),
-    ("rope_scaling", "rope_scaling", None, None),
-    ("max_position_embeddings", "max_position_embedding", 2048, None),  # None: MindFormers uses seq_length
-    ("tie_word_embeddings", "tie_word_embeddings", False, False),
-    ("bos_token_id", "bos_token_id", 1, 1),
-    ("eos_token_id", "eos_token_id", 2, 2),
-    ("pad_token_id", "pad_token_id", None, 0),
-)
+# Architecture fields of an HF config.json: a round trip HF -> YAML -> HF must keep each of them.
+ARCH_FIELDS: tuple[str, ...] = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+    "vocab_size", "rms_norm_eps", "rope_theta", "rope_scaling", "max_position_embeddings", "tie_word_embeddings",
+    "bos_token_id", "eos_token_id", "pad_token_id", "hidden_act", "model_type",
+)  # fmt: skip
+_TOKEN_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
-# Fields that define the network (shapes and numerics); a round trip must keep each of them.
-ARCH_FIELDS: tuple[str, ...] = tuple(f[0] for f in FIELDS)
-
-SUPPORTED_MODEL_TYPES = ("llama", "mistral")
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+# model_config fields written to a YAML for an HF config (MindFormers' LlamaConfig names), in YAML order.
+YAML_FIELDS: tuple[str, ...] = (
+    "hidden_size", "num_layers", "num_heads", "n_kv_heads", "head_dim", "vocab_size", "intermediate_size",
+    "rms_norm_eps", "bos_token_id", "eos_token_id", "pad_token_id", "max_position_embedding", "theta",
+    "rope_scaling", "tie_word_embeddings",
+)  # fmt: skip
+_NOT_CONFIG_KWARGS = ("type", "auto_register")
 
 
 class HFConfigError(ValueError):
-    """An HF config.json this mapping cannot represent (names the field)."""
+    """An HF config.json or a register path this module cannot use (one line, names the file)."""
 
 
-def hf_to_mf(hf: dict[str, Any], source: str = "config.json") -> dict[str, Any]:
-    """MindFormers ``model_config`` fields (architecture only) for an HF Llama-family ``config.json`` dict."""
-    if not isinstance(hf, dict):
-        raise HFConfigError(f"{source}: expected a JSON object, got {type(hf).__name__}")
-    model_type = hf.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
+def _classes_in(path: Path) -> dict[str, set[str]]:
+    """Class name -> names of methods defined in its body, for the classes of a file (no import)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return {}
+    return {
+        n.name: {m.name for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for n in tree.body
+        if isinstance(n, ast.ClassDef)
+    }
+
+
+def plugin_references(register_path: str | Path) -> dict[str, str]:
+    """``auto_register`` references of a plug-in folder's config, model and tokenizer classes, found by reading
+    its files: the config class is the one with ``from_hf_config``; the model a ``*ForCausalLM`` class of a
+    ``*_model.py``; the tokenizer a ``*Tokenizer`` class of a ``*_tokenizer.py``."""
+    root = Path(register_path)
+    if not root.is_dir():
+        raise HFConfigError(f"register path {str(register_path)!r} is not a folder")
+    refs: dict[str, str] = {}
+    for f in sorted(root.glob("*.py")):
+        for cls, methods in _classes_in(f).items():
+            if "from_hf_config" in methods and "to_hf_config" in methods:
+                refs.setdefault("config", f"{f.stem}.{cls}")
+            elif f.stem.endswith("_model") and cls.endswith("ForCausalLM"):
+                refs.setdefault("model", f"{f.stem}.{cls}")
+            elif f.stem.endswith("_tokenizer") and cls.endswith("Tokenizer"):
+                refs.setdefault("tokenizer", f"{f.stem}.{cls}")
+    if "config" not in refs:
         raise HFConfigError(
-            f"{source}: model_type {model_type!r} is not a Llama-family model (supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
+            f"register path {str(register_path)!r} has no config class with from_hf_config/to_hf_config "
+            "(expected e.g. llama3_1_config.py: Llama3Config)"
         )
-    if hf.get("sliding_window") not in (None, 0) and model_type == "mistral":
-        raise HFConfigError(f"{source}: sliding_window {hf['sliding_window']!r} is not supported (Llama attention is global)")
-    if hf.get("mlp_bias"):
-        raise HFConfigError(f"{source}: mlp_bias {hf['mlp_bias']!r} is not supported by MindFormers' Llama")
-    act = hf.get("hidden_act", "silu")
-    if act != "silu":
-        raise HFConfigError(f"{source}: hidden_act {act!r} is not supported (expected 'silu')")
+    return refs
+
+
+def config_class(register_path: str | Path) -> type:
+    """The plug-in's config class (imports that one module, and MindFormers with it)."""
+    from mf_ext.registry import RegistryError, load_plugin, resolve_class
+
+    ref = plugin_references(register_path)["config"]
+    try:
+        cls, _ = resolve_class(ref, [load_plugin(register_path)], key="--register_path")
+    except RegistryError as exc:
+        raise HFConfigError(str(exc)) from None
+    return cls
+
+
+def hf_to_model_config(
+    hf: dict[str, Any], register_path: str | Path, source: str = "config.json", **overrides: Any
+) -> dict[str, Any]:
+    """``model_config`` architecture fields for an HF ``config.json`` dict, mapped by the plug-in's config class.
+
+    Fields equal to what the class derives anyway (``head_dim`` = hidden/heads) and unset token ids are left out.
+    """
+    cls = config_class(register_path)
+    try:
+        cfg = cls.from_hf_config(hf, **overrides)
+    except (ValueError, TypeError, KeyError) as exc:
+        msg = str(exc)
+        raise HFConfigError(msg if msg.startswith(source) else f"{source}: {msg}") from None
     out: dict[str, Any] = {}
-    for hf_name, mf_name, default, _ in FIELDS:
-        value = hf.get(hf_name, default)
-        if hf_name == "num_key_value_heads" and value is None:
-            value = hf.get("num_attention_heads", 32)
+    for name in YAML_FIELDS:
+        value = getattr(cfg, name, None)
         if value is None:
-            continue  # e.g. no pad token: leave it out rather than write null
-        out[mf_name] = value
-    head_dim = hf.get("head_dim")
-    if head_dim is not None and head_dim * out["num_heads"] != out["hidden_size"]:
-        raise HFConfigError(
-            f"{source}: head_dim {head_dim!r} * num_attention_heads {out['num_heads']!r} != hidden_size "
-            f"{out['hidden_size']!r}; MindFormers' Llama derives head_dim from hidden_size"
-        )
-    if hf.get("attention_bias"):
-        out["qkv_has_bias"] = True
-        out["attn_proj_has_bias"] = True
-    rs = out.get("rope_scaling")
-    if rs is not None:
-        rs = dict(rs)
-        if "type" in rs and "rope_type" not in rs:  # older transformers spelling
-            rs["rope_type"] = rs.pop("type")
-        out["rope_scaling"] = rs
+            continue
+        if name == "head_dim" and value * cfg.num_heads == cfg.hidden_size:
+            continue
+        if name == "rope_scaling" and isinstance(value, dict) and "type" in value:
+            # HF's spelling in the YAML: a nested `type` key reads like a MindFormers class to build
+            value = {"rope_type": value["type"], **{k: v for k, v in value.items() if k != "type"}}
+        out[name] = value
     return out
 
 
-def mf_to_hf(mf: dict[str, Any], torch_dtype: str | None = None) -> dict[str, Any]:
-    """An HF ``config.json`` dict (``LlamaForCausalLM``) for MindFormers ``model_config`` fields; MindFormers'
-    own defaults apply to fields the YAML leaves out (n_kv_heads = num_heads, max positions = seq_length)."""
-    hf: dict[str, Any] = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu"}
-    for hf_name, mf_name, _, mf_default in FIELDS:
-        if mf.get(mf_name) is not None:
-            hf[hf_name] = mf[mf_name]
-        elif hf_name == "num_key_value_heads":
-            hf[hf_name] = mf.get("num_heads", 32)
-        elif hf_name == "max_position_embeddings":
-            hf[hf_name] = mf.get("seq_length", 2048)
-        elif hf_name == "intermediate_size":
-            hf[hf_name] = _swiglu_width(mf)
-        else:
-            hf[hf_name] = mf_default
-    if mf.get("qkv_has_bias") or mf.get("attn_proj_has_bias"):
-        hf["attention_bias"] = True
-    hf["mlp_bias"] = False
-    dtype = torch_dtype or mf.get("param_init_type")
-    if dtype in _DTYPES:
-        hf["torch_dtype"] = _DTYPES[dtype]
-    return hf
+def model_config_to_hf(model_config: dict[str, Any], register_path: str | Path) -> dict[str, Any]:
+    """HF ``config.json`` dict for a YAML's ``model.model_config`` (built with the plug-in's config class)."""
+    cls = config_class(register_path)
+    kwargs = {k: v for k, v in model_config.items() if k not in _NOT_CONFIG_KWARGS}
+    try:
+        return cls(**kwargs).to_hf_config()
+    except (ValueError, TypeError) as exc:
+        raise HFConfigError(f"model.model_config: {exc}") from None
 
 
-def _swiglu_width(mf: dict[str, Any]) -> int:
-    """MindFormers' rule when intermediate_size is absent: 2/3 * 4h, times ffn_dim_multiplier, up to multiple_of."""
-    hidden = int(mf.get("hidden_size", 4096))
-    multiple_of = int(mf.get("multiple_of", 256))
-    width = int(2 * (4 * hidden) / 3)
-    if mf.get("ffn_dim_multiplier") is not None:
-        width = int(mf["ffn_dim_multiplier"] * width)
-    return multiple_of * ((width + multiple_of - 1) // multiple_of)
-
-
-def compare_arch(mf: dict[str, Any], hf: dict[str, Any]) -> list[str]:
-    """Architecture fields where a YAML's ``model_config`` and an HF ``config.json`` disagree, one line each."""
-    ours = mf_to_hf(mf)
-    theirs = mf_to_hf(hf_to_mf(hf))
+def compare_arch(model_config: dict[str, Any], hf: dict[str, Any], register_path: str | Path) -> list[str]:
+    """Architecture fields where a YAML's ``model_config`` and an HF ``config.json`` disagree, one line each
+    (what ``--convert`` checks before loading weights converted from that config.json)."""
+    ours = model_config_to_hf(model_config, register_path)
+    theirs = config_class(register_path).from_hf_config(hf).to_hf_config()
     return [
         f"model.model_config: {name} is {ours.get(name)!r} in the YAML but {theirs.get(name)!r} in config.json"
         for name in ARCH_FIELDS
-        if name not in ("bos_token_id", "eos_token_id", "pad_token_id") and ours.get(name) != theirs.get(name)
+        if name not in _TOKEN_FIELDS and ours.get(name) != theirs.get(name)
     ]

@@ -200,8 +200,8 @@ context:
 
 model:
   model_config:
-    type: Llama3Config
-    auto_register: llama3_1_config.Llama3Config
+    type: {config_type}
+    auto_register: {config_ref}
     batch_size: 1
     seq_length: {seq_length}
 {arch}
@@ -214,15 +214,15 @@ model:
     use_flash_attention: False
     checkpoint_name_or_path: ""
   arch:
-    type: Llama3ForCausalLM
-    auto_register: llama3_1_model.Llama3ForCausalLM
+    type: {model_type}
+    auto_register: {model_ref}
 
 processor:
   return_tensors: ms
   tokenizer:
     vocab_file: ""            # the model's tokenizer.model (tiktoken BPE file)
-    type: Llama3Tokenizer
-    auto_register: llama3_1_tokenizer.Llama3Tokenizer
+    type: {tokenizer_type}
+    auto_register: {tokenizer_ref}
   type: LlamaProcessor
 """
 
@@ -233,40 +233,46 @@ _ARCH_ORDER = (
 )  # fmt: skip
 
 
+def _default_seq_length(hf: dict[str, Any]) -> int:
+    """The pre-scaling context of the model (``original_max_position_embeddings`` under RoPE scaling), capped by
+    ``max_position_embeddings``: long-context scaling is opt-in, the trained context is the safe default."""
+    max_pos = int(hf.get("max_position_embeddings", 2048))
+    orig = (hf.get("rope_scaling") or {}).get("original_max_position_embeddings")
+    return min(max_pos, int(orig)) if orig else max_pos
+
+
 def hf_config_to_yaml(
     hf: dict[str, Any],
     *,
+    register_path: str | Path = "research/llama3_1",
     source: str = "config.json",
     output: str = "model.yaml",
-    register_path: str = "research/llama3_1",
     run_mode: str = "predict",
     seq_length: int | None = None,
     base: str | None = None,
 ) -> str:
     """MindFormers YAML text for an HF Llama-family ``config.json`` dict.
 
-    With ``base`` (the text of an existing MindFormers YAML), its ``model.model_config`` architecture fields are
-    set from ``hf`` and everything else in it is kept; otherwise a complete YAML is written from a template.
-    ``seq_length`` defaults to the pre-scaling context of the model (``original_max_position_embeddings`` when
-    RoPE scaling is used), capped by ``max_position_embeddings``.
+    The architecture is mapped by the plug-in's config class (``from_hf_config`` of the class found in
+    ``register_path``). With ``base`` (the text of an existing MindFormers YAML), its ``model.model_config``
+    architecture fields are set and everything else in it is kept; otherwise a complete YAML is written from a
+    template whose ``auto_register`` entries name the plug-in's classes.
     """
+    seq_length = _default_seq_length(hf) if seq_length is None else seq_length
     try:
-        arch = hfmap.hf_to_mf(hf, source)
+        refs = hfmap.plugin_references(register_path)
+        arch = hfmap.hf_to_model_config(hf, register_path, source, seq_length=seq_length)
     except hfmap.HFConfigError as exc:
         raise MigrationError(str(exc)) from None
-    max_pos = arch.get("max_position_embedding", 2048)
-    if seq_length is None:
-        orig = (arch.get("rope_scaling") or {}).get("original_max_position_embeddings")
-        seq_length = min(max_pos, orig) if orig else max_pos
     if base is not None:
         doc = YamlDocument(base, output)
         if not isinstance(doc.get(MODEL_CONFIG), dict):
             raise MigrationError(f"{output}: key 'model.model_config' (a mapping) is missing")
         try:
-            for key in _ARCH_ORDER:
+            for key in hfmap.YAML_FIELDS:
                 if key in arch:
                     doc.set((*MODEL_CONFIG, key), arch[key], after=INSERT_AFTER.get(key, ()))
-                elif key in ("rope_scaling", "pad_token_id"):
+                else:
                     doc.delete((*MODEL_CONFIG, key))
             doc.set((*MODEL_CONFIG, "seq_length"), seq_length)
             doc.check()
@@ -274,16 +280,16 @@ def hf_config_to_yaml(
             raise MigrationError(str(exc)) from None
         return doc.text
     lines = []
-    for key in _ARCH_ORDER:
-        if key not in arch:
-            continue
-        value = arch[key]
+    for key, value in arch.items():
         if isinstance(value, dict):
             lines.append(f"    {key}:")
             lines.extend(f"      {k}: {format_scalar(v)}" for k, v in value.items())
         else:
             lines.append(f"    {key}: {format_scalar(value)}")
     dtype = hf.get("torch_dtype") or hf.get("dtype") or "float32"
+    config_ref = refs["config"]
+    model_ref = refs.get("model", "llama3_1_model.Llama3ForCausalLM")
+    tok_ref = refs.get("tokenizer", "llama3_1_tokenizer.Llama3Tokenizer")
     text = _HF_TEMPLATE.format(
         source=source,
         output=output,
@@ -293,15 +299,26 @@ def hf_config_to_yaml(
         seq_length=seq_length,
         arch="\n".join(lines),
         param_init_type=json.dumps(dtype if dtype in ("float32", "float16", "bfloat16") else "float32"),
+        config_type=config_ref.rsplit(".", 1)[1],
+        config_ref=config_ref,
+        model_type=model_ref.rsplit(".", 1)[1],
+        model_ref=model_ref,
+        tokenizer_type=tok_ref.rsplit(".", 1)[1],
+        tokenizer_ref=tok_ref,
     )
-    if yaml.safe_load(text)["model"]["model_config"] != {**yaml.safe_load(text)["model"]["model_config"], **arch}:
+    written = yaml.safe_load(text)["model"]["model_config"]
+    if any(written.get(k) != v for k, v in arch.items()):
         raise MigrationError(f"{source}: internal error: the written YAML does not hold the architecture of config.json")
     return text
 
 
-def yaml_to_hf_config(data: dict[str, Any]) -> dict[str, Any]:
-    """HF ``config.json`` dict for the ``model.model_config`` of a parsed MindFormers YAML."""
-    mc = (data.get("model") or {}).get("model_config")
+def yaml_to_hf_config(data: dict[str, Any], register_path: str | Path = "research/llama3_1") -> dict[str, Any]:
+    """HF ``config.json`` dict for the ``model.model_config`` of a parsed MindFormers YAML (the reverse of
+    :func:`hf_config_to_yaml`, through the plug-in's ``to_hf_config``)."""
+    mc = (data.get("model") or {}).get("model_config") if isinstance(data, dict) else None
     if not isinstance(mc, dict):
         raise MigrationError("key 'model.model_config' (a mapping) is missing")
-    return hfmap.mf_to_hf(mc)
+    try:
+        return hfmap.model_config_to_hf(mc, register_path)
+    except hfmap.HFConfigError as exc:
+        raise MigrationError(str(exc)) from None
