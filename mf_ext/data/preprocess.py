@@ -129,7 +129,7 @@ def preprocess(
     records = iter_records(input_path, on_error=on_error, bad=stats.bad_messages)
 
     def samples() -> Iterator[tuple[list[int], list[int]]]:
-        for rec in tqdm(records, desc="tokenize", unit=" samples", disable=not progress, file=sys.stderr):
+        for rec in tqdm(records, desc="tokenize", unit=" samples", disable=None if progress else True, file=sys.stderr):
             stats.samples_read += 1
             try:
                 msgs = to_messages(rec, fmt)

@@ -1,0 +1,110 @@
+"""Export a finetune checkpoint: merged full weights to an HF folder, or the LoRA adapter alone to PEFT.
+
+A training checkpoint holds the model, the optimizer state (``adam_m.*``, ``adam_v.*``, ``global_step``, ...) and
+the run position (``epoch_num``, ``step_num``). Export keeps only model tensors, folds LoRA into the base weights
+(``W + scale * B @ A`` in float32) and hands a clean MindSpore checkpoint to the plug-in's ``convert_ms_to_pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# Names MindSpore optimizers / our run loop add to a training checkpoint (not model weights).
+_STATE_PREFIXES = ("adam_m.", "adam_v.", "moments.", "accum.", "moment1.", "moment2.")
+_STATE_NAMES = {
+    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "step_num", "epoch_num",
+    "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
+}  # fmt: skip
+
+
+def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The model tensors of a (training) checkpoint as numpy arrays, optimizer state and counters dropped."""
+    import mindspore as ms
+
+    from mf_ext.config import ConfigError
+
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
+    out = {}
+    for name, p in ms.load_checkpoint(str(checkpoint)).items():
+        if name in _STATE_NAMES or name.startswith(_STATE_PREFIXES):
+            continue
+        out[name] = p.asnumpy()
+    return out
+
+
+def lora_scale_of(config) -> float | None:
+    """``lora_alpha / lora_rank`` from ``model.model_config.pet_config`` of a loaded config (None without LoRA)."""
+    from .lora import LoraSettings
+
+    mc = config.model.model_config
+    s = LoraSettings.from_pet_config(mc.get("pet_config") if hasattr(mc, "get") else None)
+    return None if s is None else s.scale
+
+
+def _hf_config_for(checkpoint: Path, hf_config) -> dict:
+    from mf_ext.config import ConfigError
+    from mf_ext.convert import find_source_config
+
+    if isinstance(hf_config, dict):
+        return hf_config
+    src = Path(hf_config) if hf_config is not None else find_source_config(checkpoint)
+    if src is None or not Path(src).is_file():
+        raise ConfigError(
+            f"no HF config for {str(checkpoint)!r}: expected {checkpoint.name + '.config.json'!r} beside it "
+            "(finetune writes one) or pass hf_config="
+        )
+    return json.loads(Path(src).read_text())
+
+
+def export_merged_hf(
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    plugin,
+    *,
+    lora_scale: float | None = None,
+    hf_config=None,
+    dtype: str | None = None,
+) -> Path:
+    """Write an HF folder (``from_pretrained`` loads it) from a finetune checkpoint; LoRA merged when present.
+
+    ``plugin`` is a registry plug-in (``mf_ext.registry.load_plugin("research/llama3_1")``): its
+    ``convert_ms_to_pt`` writes the folder (temporary name + rename).
+    """
+    import mindspore as ms
+
+    from mf_ext.config import ConfigError
+
+    from .lora import merge_lora_params
+
+    ckpt = Path(checkpoint)
+    params = model_params(ckpt)
+    has_lora = any(k.endswith(".lora_a") for k in params)
+    if has_lora:
+        if lora_scale is None:
+            raise ConfigError(f"{str(ckpt)!r} holds LoRA tensors: pass lora_scale (lora_alpha / lora_rank)")
+        params = merge_lora_params(params, lora_scale)
+    cfg = _hf_config_for(ckpt, hf_config)
+    with tempfile.TemporaryDirectory(prefix=".mf_ext_export-", dir=Path(output_dir).resolve().parent) as tmp:
+        clean = Path(tmp) / "model.ckpt"
+        ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], str(clean))
+        Path(str(clean) + ".config.json").write_text(json.dumps(cfg))
+        plugin.convert_ms_to_pt(str(clean), str(output_dir), dtype=dtype)
+    return Path(output_dir)
+
+
+def lora_tensors(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Only the ``*.lora_a`` / ``*.lora_b`` tensors of a finetune checkpoint."""
+    return {k: v for k, v in model_params(checkpoint).items() if k.endswith((".lora_a", ".lora_b"))}
+
+
+def _replace_dir(tmp: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
