@@ -27,10 +27,17 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block is in --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _migrate_parser() -> argparse.ArgumentParser:
     from mf_ext.migrate.presets import PRESETS
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mf-ext migrate",
         description="Migrate a MindFormers Llama YAML to Llama 3 / 3.1 (changing only the keys the new model "
         "needs, keeping every other setting and comment), or write a MindFormers YAML for an HF config.json.",
@@ -40,13 +47,13 @@ def _migrate_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="MindFormers YAML to migrate")
     src.add_argument("--hf_config", help="HF config.json (or the folder holding it) to write a YAML for")
-    p.add_argument("--to", choices=list(PRESETS), metavar="PRESET",
+    p.add_argument("--to", metavar="PRESET",
                    help=f"target model for --config: {', '.join(PRESETS)}")  # fmt: skip
     p.add_argument("--output", help="where to write the YAML (written to a temporary name, then renamed)")
     p.add_argument("--register_path", default="research/llama3_1",
                    help="plug-in folder the written YAML's auto_register entries refer to (for --hf_config)")
     p.add_argument("--base", help="with --hf_config: set the architecture in this YAML instead of a template")
-    p.add_argument("--run_mode", default="predict", choices=["predict", "finetune", "train", "eval"],
+    p.add_argument("--run_mode", default="predict", choices=["predict", "finetune", "train", "eval"], metavar="MODE",
                    help="run_mode of the YAML written for --hf_config")
     p.add_argument("--seq_length", type=int, help="seq_length of the YAML written for --hf_config")
     p.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print the diff, write nothing")
@@ -67,7 +74,12 @@ def migrate_main(argv: list[str] | None = None) -> int:
         write_atomic,
     )
 
+    notes: list[str] = []
     try:
+        if args.output is not None and not args.dry_run:
+            folder = Path(args.output).parent
+            if not folder.is_dir():
+                raise MigrationError(f"output folder {str(folder)!r} does not exist")
         if args.config is not None:
             if args.to is None:
                 parser.error("--config needs --to PRESET")
@@ -77,8 +89,7 @@ def migrate_main(argv: list[str] | None = None) -> int:
             result = migrate_text(original, args.to, name=args.config)
             if not args.quiet:
                 sys.stdout.write(result.diff(original, fromfile=args.config, tofile=args.output or "(dry run)"))
-            for note in result.notes:
-                print(f"note: {note}", file=sys.stderr)
+            notes = result.notes
             text = result.text
         else:
             if args.output is None and not args.dry_run:
@@ -108,6 +119,8 @@ def migrate_main(argv: list[str] | None = None) -> int:
     except (MigrationError, OSError) as exc:
         print(f"mf-ext migrate: error: {exc}", file=sys.stderr)
         return 2
+    for note in notes:  # after the work succeeded: an error stays the only line on failure
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -118,7 +131,7 @@ def _diff(old: str, new: str, fromfile: str, tofile: str) -> str:
 
 
 def _validate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mf-ext validate",
         description="Check a MindFormers YAML without building the model: unknown keys (with close matches), "
         "wrong types, inconsistent values; every problem is reported at once with its key path.",

@@ -67,7 +67,9 @@ def read_yaml_text(path: str | Path) -> str:
 def migrate_text(text: str, to: str, name: str = "<yaml>") -> MigrationResult:
     """Apply preset ``to`` (``llama3_8b``, ``llama3_1_8b``, ``llama3_70b``, ``llama3_1_70b``) to a MindFormers YAML."""
     if to not in PRESETS:
-        raise MigrationError(f"unknown preset {to!r}; expected one of: {', '.join(PRESETS)}")
+        close = difflib.get_close_matches(str(to), list(PRESETS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MigrationError(f"unknown preset {to!r}{hint}; expected one of: {', '.join(PRESETS)}")
     preset = PRESETS[to]
     try:
         doc = YamlDocument(text, name)

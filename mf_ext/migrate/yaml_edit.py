@@ -208,7 +208,7 @@ class YamlDocument:
         entry = self._entries.get(path)
         if entry is None:
             raise YamlEditError(
-                f"{self.name}: key {'.'.join(path)!r} is not in a block mapping this editor can change "
+                f"{self.name}: key {'.'.join(map(str, path))!r} is not in a block mapping this editor can change "
                 "(flow style, inside a list, or behind an alias)"
             )
         return entry
