@@ -94,7 +94,7 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
     fields = derived.to_dict() if hasattr(derived, "to_dict") else dict(derived)
     model_config = cfg.model.model_config
     for key, value in fields.items():
-        if key in ("type", "auto_register") or key.startswith("_"):
+        if key in ("type", "auto_register", "pet_config") or key.startswith("_"):  # pet_config: user setting, not architecture
             continue
         if key in model_config or key in hf_architecture_keys(cfg_cls):
             model_config[key] = value
