@@ -25,7 +25,7 @@ from mf_ext.convert.errors import ConversionError
 from mf_ext.convert.memory import AnonPeak
 from mf_ext.convert.readers import Reader, open_source
 from mf_ext.convert.spec import LAYER, Drop, Fuse, Layout, Op, Rename, Spec, eval_shape
-from mf_ext.convert.writers import CkptWriter, RawCopy, SafetensorsDirWriter, Target, write_json_atomic
+from mf_ext.convert.writers import CkptWriter, RawCopy, SafetensorsDirWriter, Target
 
 _CHUNK_BYTES = 64 * 2**20  # casts of plain renames run in row chunks of about this size
 
@@ -310,6 +310,9 @@ def _execute(plan: Plan, reader: Reader, writer, progress: bool, desc: str) -> N
             for i, payload in _produce(step, reader, plan.dims):
                 writer.write(by_name[step.targets[i]], payload)
         writer.commit()
+    except OSError as e:  # disk full, file too large, permission changed under us ...
+        writer.abort()
+        raise ConversionError(f"cannot write output {str(writer.path)!r}: {e.strerror or e}") from None
     except BaseException:
         writer.abort()
         raise
@@ -378,23 +381,22 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
             print_fn(plan.describe(out, format))
             return plan
         _prepare_output(out)
+        gen = (inp if inp.is_dir() else inp.parent) / "generation_config.json"
+        gen_cfg = json.loads(gen.read_text()) if gen.is_file() else None
         if format == "ckpt":
-            writer = CkptWriter(out)
+            sidecars = {config_beside(out): cfg}
+            if gen_cfg is not None:
+                sidecars[Path(str(out) + ".generation_config.json")] = gen_cfg
+            writer = CkptWriter(out, sidecars=sidecars)
         else:
+            extra = {"config.json": cfg}
+            if gen_cfg is not None:
+                extra["generation_config.json"] = gen_cfg
             writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"},
-                                          always_index=True, extra_files={"config.json": cfg})
+                                          always_index=True, extra_files=extra)
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "hf_to_ms")
-            if format == "ckpt":
-                write_json_atomic(config_beside(out), cfg)
-                gen = (inp if inp.is_dir() else inp.parent) / "generation_config.json"
-                if gen.is_file():
-                    write_json_atomic(Path(str(out) + ".generation_config.json"), json.loads(gen.read_text()))
-            if format == "safetensors":
-                gen = (inp if inp.is_dir() else inp.parent) / "generation_config.json"
-                if gen.is_file():
-                    write_json_atomic(out / "generation_config.json", json.loads(gen.read_text()))
             secs = time.perf_counter() - t0
         return Result(out, plan, secs, writer.bytes_written, mem.peak)
     finally:

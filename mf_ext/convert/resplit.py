@@ -11,7 +11,7 @@ from mf_ext.convert.engine import Plan, Result, Step, _execute, _prepare_output,
 from mf_ext.convert.errors import ConversionError
 from mf_ext.convert.memory import AnonPeak
 from mf_ext.convert.readers import open_source
-from mf_ext.convert.writers import CkptWriter, SafetensorsDirWriter, Target, write_json_atomic
+from mf_ext.convert.writers import CkptWriter, SafetensorsDirWriter, Target
 
 
 def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors", dry_run: bool = False,
@@ -42,7 +42,7 @@ def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors",
             return plan
         _prepare_output(out)
         if format == "ckpt":
-            writer = CkptWriter(out)
+            writer = CkptWriter(out, sidecars={Path(str(out) + ".config.json"): cfg} if cfg else None)
         else:
             extra = {"config.json": cfg} if cfg else {}
             writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"},
@@ -50,8 +50,6 @@ def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors",
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "resplit")
-            if format == "ckpt" and cfg:
-                write_json_atomic(Path(str(out) + ".config.json"), cfg)
             secs = time.perf_counter() - t0
         return Result(out, plan, secs, writer.bytes_written, mem.peak)
     finally:

@@ -91,22 +91,40 @@ def _write_all(fd: int, data) -> int:
     total = len(view)
     pos = 0
     while pos < total:
-        try:
-            pos += os.write(fd, view[pos:pos + _COPY_CHUNK])
-        except OSError as e:
-            raise ConversionError(f"cannot write output: {e.strerror}") from None
+        pos += os.write(fd, view[pos:pos + _COPY_CHUNK])  # OSError (disk full...) is reported by the engine
     return total
 
 
-def _open_out(path: Path) -> int:
+def _open_out(path: Path, shown: Path) -> int:
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except OSError as e:
-        raise ConversionError(f"cannot write output {str(path)!r}: {e.strerror}") from None
+        raise ConversionError(f"cannot write output {str(shown)!r}: {e.strerror}") from None
 
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(path: Path) -> None:
+    """Remove temporaries of ``path`` left by a killed conversion (their writer process is gone)."""
+    for p in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 class Writer:
@@ -171,16 +189,20 @@ def ckpt_value_header(name: str, ms_type: str, shape: tuple[int, ...], content_l
 class CkptWriter(Writer):
     """Writes a MindSpore ``.ckpt`` tensor by tensor (protobuf messages concatenate)."""
 
-    def __init__(self, path: Path, progress=None) -> None:
+    def __init__(self, path: Path, progress=None, sidecars: dict[Path, object] | None = None) -> None:
         super().__init__(progress)
         self.path = Path(path)
         self.tmp = _tmp_name(self.path)
         self.fd: int | None = None
+        self.sidecars = dict(sidecars or {})  # JSON files written beside the .ckpt on commit
 
     def begin(self, targets: list[Target]) -> None:
         if not self.path.parent.is_dir():
             raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")
-        self.fd = _open_out(self.tmp)
+        if self.path.is_dir():
+            raise ConversionError(f"output path {str(self.path)!r} is a directory; expected a .ckpt file path")
+        clean_stale(self.path)
+        self.fd = _open_out(self.tmp, self.path)
 
     def write(self, target: Target, payload) -> None:
         ms_type = dtypes.to_mindspore(target.dtype)
@@ -206,7 +228,9 @@ class CkptWriter(Writer):
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = None
-        os.replace(self.tmp, self.path)
+        for p, obj in self.sidecars.items():
+            write_json_atomic(p, obj)
+        os.replace(self.tmp, self.path)  # last: the weights appear only when everything else is in place
         self.close()
 
     def abort(self) -> None:
@@ -255,6 +279,7 @@ class SafetensorsDirWriter(Writer):
             raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")
         if self.path.exists() and not self.path.is_dir():
             raise ConversionError(f"output path {str(self.path)!r} exists and is not a directory")
+        clean_stale(self.path)
         shutil.rmtree(self.tmp, ignore_errors=True)
         try:
             self.tmp.mkdir()
@@ -281,7 +306,7 @@ class SafetensorsDirWriter(Writer):
         if self._fd is not None:
             os.fsync(self._fd)
             os.close(self._fd)
-        self._fd = _open_out(self.tmp / self.shard_names[i])
+        self._fd = _open_out(self.tmp / self.shard_names[i], self.path)
         self._cur = i
         header: dict = {"__metadata__": {str(k): str(v) for k, v in self.metadata.items()}} if self.metadata else {}
         pos = 0
