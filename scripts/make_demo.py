@@ -1,6 +1,6 @@
 """Build the embedded Llama 3 demo: a tiny byte-level BPE tokenizer and a tiny Llama-3-architecture model.
 
-Regenerate every committed artifact (deterministic: fixed seeds, one CPU thread; ~3 min on one core)::
+Regenerate every committed artifact (deterministic: fixed seeds, one CPU thread; ~2-3 min on one core)::
 
     python scripts/make_demo.py
 
@@ -59,7 +59,7 @@ MODEL = {
         "original_max_position_embeddings": 256,
     },
 }
-TRAIN = {"steps": 900, "batch_size": 16, "seq_len": 128, "lr": 3e-3, "warmup": 50, "weight_decay": 0.01}
+TRAIN = {"steps": 500, "batch_size": 16, "seq_len": 128, "lr": 3e-3, "warmup": 50, "weight_decay": 0.01}
 PROMPTS = [
     "On a small island at the edge of a cold grey sea",
     "Question: What are the four things every loaf needs?\nAnswer:",
@@ -203,7 +203,14 @@ def greedy_samples(model, tokmod, vocab_file: Path, max_new_tokens: int = 40) ->
     for prompt in PROMPTS:
         ids = tok(prompt)["input_ids"]
         with torch.no_grad():
-            gen = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)
+            x = torch.tensor([ids])
+            gen = model.generate(
+                x,
+                attention_mask=torch.ones_like(x),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.eos_token_id,
+            )
         out.append((prompt, tok.decode(gen[0, len(ids) :].tolist(), skip_special_tokens=True)))
     return out
 
