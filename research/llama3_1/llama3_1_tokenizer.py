@@ -429,6 +429,8 @@ class Llama3TokenizerFast(PreTrainedTokenizerFast):
 
     Built from ``tokenizer_file`` (a ``tokenizer.json``), or, if only ``vocab_file`` (tiktoken BPE file) is
     given, from the equivalent ``tokenizer.json`` made in memory by :func:`tiktoken_to_hf_tokenizer`.
+    A ``vocab_file`` ending in ``.json`` is taken as the ``tokenizer_file`` (MindFormers' ``build_tokenizer``
+    requires a ``vocab_file`` key in the YAML).
     """
 
     vocab_files_names = {"vocab_file": "tokenizer.model", "tokenizer_file": "tokenizer.json"}
@@ -448,6 +450,9 @@ class Llama3TokenizerFast(PreTrainedTokenizerFast):
         chat_template: str | None = None,
         **kwargs,
     ):
+        if tokenizer_file is None and vocab_file is not None and os.fspath(vocab_file).endswith(".json"):
+            # MindFormers' build_tokenizer insists on a `vocab_file` key; let it name the tokenizer.json too.
+            tokenizer_file, vocab_file = vocab_file, None
         if tokenizer_file is not None:
             if not os.path.isfile(tokenizer_file):
                 raise FileNotFoundError(f"tokenizer_file {tokenizer_file!r} not found: expected a tokenizer.json")
