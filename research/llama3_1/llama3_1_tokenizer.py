@@ -308,7 +308,8 @@ class Llama3Tokenizer(PreTrainedTokenizer):
         for token, idx in self.special_tokens.items():
             self.id_to_bytes[idx] = token.encode("utf-8")
         for name, value in (("bos_token", bos_token), ("eos_token", eos_token), ("pad_token", pad_token)):
-            if value is not None and value not in self.special_tokens:
+            content = getattr(value, "content", value)  # from_pretrained passes AddedToken objects
+            if content is not None and content not in self.special_tokens:
                 raise ValueError(f"{name}={value!r} is not a Llama 3 special token of {vocab_file!r}")
         kwargs.pop("added_tokens_decoder", None)  # ours are fixed by the vocab size; a saved copy adds nothing
         super().__init__(

@@ -258,6 +258,17 @@ def test_save_vocabulary_round_trip(tokmod, tmp_path):
         assert again(text)["input_ids"] == tok(text)["input_ids"]
 
 
+@pytest.mark.parametrize("cls_name", ["Llama3Tokenizer", "Llama3TokenizerFast"])
+def test_save_pretrained_from_pretrained(tokmod, tmp_path, cls_name):
+    cls = getattr(tokmod, cls_name)
+    tok = cls(str(DEMO_VOCAB))
+    tok.save_pretrained(str(tmp_path), save_json=True)
+    again = cls.from_pretrained(str(tmp_path))
+    assert len(again) == len(tok) and again.eos_token_id == tok.eos_token_id
+    for text in MIXED:
+        assert again(text)["input_ids"] == tok(text)["input_ids"]
+
+
 def test_demo_tokenizer_json_is_derived_from_tokenizer_model(tokmod):
     """The committed tokenizer.json is exactly what the converter makes from the committed tokenizer.model."""
     ranks = tokmod.load_tiktoken_bpe_file(DEMO_VOCAB)
