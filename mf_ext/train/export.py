@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -102,6 +103,74 @@ def export_merged_hf(
 def lora_tensors(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
     """Only the ``*.lora_a`` / ``*.lora_b`` tensors of a finetune checkpoint."""
     return {k: v for k, v in model_params(checkpoint).items() if k.endswith((".lora_a", ".lora_b"))}
+
+
+def export_peft(
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    plugin,
+    *,
+    cfg=None,
+    rank: int | None = None,
+    alpha: float | None = None,
+    base_model: str = "",
+) -> Path:
+    """Write the LoRA adapter of a finetune checkpoint as a PEFT folder (``adapter_model.safetensors`` +
+    ``adapter_config.json``) that ``peft.PeftModel.from_pretrained(base_hf_model, output_dir)`` loads.
+
+    Rank/alpha come from ``cfg``'s ``pet_config`` (or ``rank=``/``alpha=``). MindSpore cell names map to HF module
+    names through the plug-in spec's ``lora_targets`` (``weight_map.SPEC``), the same table the converter uses.
+    """
+    from safetensors.numpy import save_file
+
+    from mf_ext.config import ConfigError
+
+    from .lora import LoraSettings
+
+    if cfg is not None:
+        mc = cfg.model.model_config
+        s = LoraSettings.from_pet_config(mc.get("pet_config") if hasattr(mc, "get") else None)
+        if s is not None:
+            rank, alpha = s.rank, s.alpha
+    if rank is None or alpha is None:
+        raise ConfigError("export_peft: LoRA rank/alpha unknown: pass cfg with model.model_config.pet_config")
+    tensors = lora_tensors(checkpoint)
+    if not tensors:
+        raise ConfigError(f"{str(checkpoint)!r} holds no LoRA tensors (*.lora_a / *.lora_b)")
+    targets = plugin.import_module("weight_map").SPEC.lora_targets
+    out: dict[str, np.ndarray] = {}
+    modules = set()
+    for name, value in sorted(tensors.items()):
+        cell, kind = name.rsplit(".", 1)  # model.layers.0.attention.wq, lora_a
+        m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)", cell)
+        if m is None or m.group(2) not in targets:
+            raise ConfigError(f"{str(checkpoint)!r}: LoRA on {cell!r} has no HF/PEFT name (known: {sorted(targets)!r})")
+        hf_module = targets[m.group(2)]
+        modules.add(hf_module.rsplit(".", 1)[-1])
+        ab = "lora_A" if kind == "lora_a" else "lora_B"
+        out[f"base_model.model.model.layers.{m.group(1)}.{hf_module}.{ab}.weight"] = np.ascontiguousarray(value)
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": int(rank),
+        "lora_alpha": alpha,
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "target_modules": sorted(modules),
+        "base_model_name_or_path": base_model,
+        "inference_mode": True,
+    }
+    dst = Path(output_dir)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    try:
+        save_file(out, str(tmp / "adapter_model.safetensors"))
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+        _replace_dir(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst
 
 
 def _replace_dir(tmp: Path, dst: Path) -> None:

@@ -178,8 +178,7 @@ def _epoch_batches(files, order: np.ndarray, batch_size: int, skip: int):
         return
     sampler = ds.SubsetSampler([int(i) for i in rows])
     d = ds.MindDataset(files, columns_list=COLUMNS, sampler=sampler).batch(batch_size, drop_remainder=True)
-    for ids, labels in d.create_tuple_iterator(num_epochs=1, output_numpy=True):
-        yield ids, labels
+    yield from d.create_tuple_iterator(num_epochs=1, output_numpy=True)
 
 
 _CKPT_RE = re.compile(r"-(\d+)_(\d+)\.ckpt$")
@@ -320,10 +319,11 @@ def finetune(
             f"train dataset {str(data_path)!r} has {n_rows} rows, fewer than batch_size {batch_size} x {world} "
             "device(s): nothing to train on"
         )
-    total_steps = steps_per_epoch * epochs
-    if max_steps is not None:
-        total_steps = min(total_steps, int(max_steps))
-    lrs = lr_schedule(_get(cfg, "lr_schedule", {}), total_steps)
+    planned = steps_per_epoch * epochs
+    # The schedule spans all epochs; an early stop (stop_step) only ends the run, so a later resume continues the
+    # very same schedule and reaches the same weights as an uninterrupted run.
+    total_steps = planned if max_steps is None else min(planned, int(max_steps))
+    lrs = lr_schedule(_get(cfg, "lr_schedule", {}), planned)
     optimizer = _build_optimizer(_get(cfg, "optimizer", {}), trainable, lrs)
     wrapper = _get(cfg, "runner_wrapper", {})
     clip = float(_get(wrapper, "max_grad_norm", 1.0)) if _get(wrapper, "use_clip_grad", False) else 0.0
@@ -363,7 +363,13 @@ def finetune(
     step = start
     rate_tokens, rate_time = 0, 0.0
     saved: list[Path] = []
-    bar = tqdm(total=total_steps, initial=start, desc=f"finetune rank {rank}", disable=None if progress else True, file=sys.stderr)
+    bar = tqdm(
+        total=total_steps,
+        initial=start,
+        desc=f"finetune rank {rank}",
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
     try:
         for epoch in range(start // steps_per_epoch, epochs):
             if step >= total_steps:
