@@ -62,6 +62,14 @@ class Llama3Config(PretrainedConfig):
 
     model_type = "llama3"
 
+    # Fields that describe the architecture, i.e. what from_hf_config takes from an HF config.json; the rest
+    # (seq_length, batch_size, dtypes, use_past, ...) are run settings a YAML keeps when weights are converted.
+    HF_ARCHITECTURE_KEYS = (
+        "hidden_size", "num_layers", "num_heads", "n_kv_heads", "head_dim", "intermediate_size", "vocab_size",
+        "rms_norm_eps", "theta", "rope_scaling", "max_position_embedding", "tie_word_embeddings",
+        "bos_token_id", "eos_token_id", "pad_token_id",
+    )
+
     def __init__(
         self,
         batch_size: int = 1,
@@ -214,7 +222,6 @@ class Llama3Config(PretrainedConfig):
             "theta": hf_config.get("rope_theta", 10000.0),
             "rope_scaling": _normalize_rope_scaling(hf_config.get("rope_scaling"), "config.json: rope_scaling"),
             "max_position_embedding": max_pos,
-            "seq_length": max_pos,
             "tie_word_embeddings": hf_config.get("tie_word_embeddings", False),
             "bos_token_id": hf_config.get("bos_token_id"),
             "eos_token_id": hf_config.get("eos_token_id"),
@@ -222,6 +229,38 @@ class Llama3Config(PretrainedConfig):
         }
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    def to_mindformers_llama_kwargs(self) -> dict:
+        """Keyword arguments for MindFormers' built-in ``LlamaConfig`` describing the same network (CPU-safe).
+
+        Llama 3.1 ``rope_scaling`` becomes MindFormers' ``extend_method: LLAMA3`` + ``scaling_factor``.
+        """
+        extend, scaling = "None", 1.0
+        if self.rope_scaling is not None:
+            params = {k: v for k, v in self.rope_scaling.items() if k != "type"}
+            if self.rope_scaling["type"] == "llama3":
+                extend = "LLAMA3"
+                scaling = {k: (float(v) if k != "original_max_position_embeddings" else int(v))
+                           for k, v in params.items() if k in _LLAMA3_ROPE_KEYS}
+            else:
+                extend, scaling = "linear", {"factor": float(params["factor"])}
+        dtype = {convert_mstype(n): n for n in _DTYPE_NAMES}
+        return {
+            "batch_size": self.batch_size, "seq_length": self.seq_length, "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers, "num_heads": self.num_heads, "n_kv_heads": self.n_kv_heads,
+            "intermediate_size": self.ffn_hidden_size, "vocab_size": self.vocab_size,
+            "rms_norm_eps": self.rms_norm_eps, "theta": self.theta,
+            "max_position_embedding": self.max_position_embedding, "tie_word_embeddings": self.tie_word_embeddings,
+            "qkv_concat": self.qkv_concat, "extend_method": extend, "scaling_factor": scaling,
+            "compute_dtype": dtype[self.compute_dtype], "param_init_type": dtype[self.param_init_type],
+            "layernorm_compute_type": dtype[self.layernorm_compute_type],
+            "softmax_compute_type": dtype[self.softmax_compute_type], "rotary_dtype": dtype[self.rotary_dtype],
+            "embedding_init_type": dtype[self.embedding_init_type],
+            # What MindFormers' Llama needs to run on CPU (its fused kernels are Ascend-only).
+            "fused_rms_norm": False, "use_rope_slice": True, "use_flash_attention": False, "use_past": False,
+            "pad_token_id": self.pad_token_id if self.pad_token_id is not None else 0,
+            "ignore_token_id": self.ignore_token_id,
+        }
 
     def to_hf_config(self) -> dict:
         """Return the HuggingFace ``LlamaConfig`` dict (``config.json`` content) for this architecture."""

@@ -1,0 +1,163 @@
+"""CPU-capable logits and generation loop for mf-ext models (greedy, top-k, top-p sampling in numpy).
+
+MindFormers' own ``generate()`` cannot run on CPU (``ArgMaxExt``/``TopkExt`` have no CPU kernel, its KV cache is
+Ascend-only). This loop only needs the model's forward: with ``use_cache`` it drives the model's static-shape KV
+cache (``model.init_kv_cache`` + ``past_key_values``/``cache_position``), so graph mode compiles one prefill graph
+and one decode graph; without a cache it recomputes over a fixed-length right-padded buffer (causal attention
+makes the padding invisible), so graph mode still compiles only once.
+
+MindSpore is imported on first call, not at module import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["logits", "generate", "sample_next"]
+
+# Buffers are rounded up to a multiple of this many tokens so repeated calls with nearby lengths reuse the
+# compiled graph-mode graphs; the extra positions are masked out and cost little.
+_LENGTH_BUCKET = 64
+
+
+def _as_ids(input_ids, vocab_size: int | None) -> np.ndarray:
+    ids = np.asarray(input_ids)
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2 or ids.shape[1] == 0:
+        raise ValueError(f"input_ids: expected a non-empty (batch, seq) array of token ids, got shape {ids.shape!r}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"input_ids: expected integer token ids, got dtype {ids.dtype!r}")
+    if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"input_ids: token ids must be in [0, {vocab_size}), got range "
+                         f"[{int(ids.min())!r}, {int(ids.max())!r}]")
+    return ids.astype(np.int64)
+
+
+def _first_tensor(out):
+    # MindFormers' built-in models return (logits, tokens, mask) outside training; ours returns logits.
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def logits(model, input_ids) -> np.ndarray:
+    """Full-sequence logits of ``model`` for ``input_ids`` ((batch, seq) ints) as float32 (batch, seq, vocab).
+
+    Works for ``Llama3ForCausalLM`` and for MindFormers' built-in ``LlamaForCausalLM`` (use_past False).
+    """
+    import mindspore as ms
+
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    ids = _as_ids(input_ids, vocab)
+    out = _first_tensor(model(ms.Tensor(ids.astype(np.int32), ms.int32))).asnumpy().astype(np.float32)
+    return out.reshape(ids.shape[0], ids.shape[1], -1)
+
+
+def sample_next(
+    step_logits: np.ndarray,
+    do_sample: bool = False,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    temperature: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Pick one token per row of ``step_logits`` (batch, vocab): argmax, or a temperature/top-k/top-p sample."""
+    scores = np.asarray(step_logits, dtype=np.float32)
+    if not do_sample:
+        return scores.argmax(-1)
+    rng = rng if rng is not None else np.random.default_rng()
+    scores = scores.astype(np.float64) / temperature
+    vocab = scores.shape[-1]
+    if 0 < top_k < vocab:
+        kth = np.partition(scores, vocab - top_k, axis=-1)[:, vocab - top_k][:, None]
+        scores = np.where(scores < kth, -np.inf, scores)
+    if top_p < 1.0:
+        order = np.argsort(-scores, axis=-1, kind="stable")
+        sorted_scores = np.take_along_axis(scores, order, -1)
+        probs = np.exp(sorted_scores - sorted_scores[:, :1])
+        probs /= probs.sum(-1, keepdims=True)
+        # Drop a token once the mass before it already reaches top_p; the most likely token always stays.
+        drop_sorted = (np.cumsum(probs, -1) - probs) >= top_p
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, -1)
+        scores = np.where(drop, -np.inf, scores)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.array([rng.choice(vocab, p=row) for row in probs])
+
+
+def _eos_set(eos_token_id) -> set[int]:
+    if eos_token_id is None:
+        return set()
+    if isinstance(eos_token_id, (int, np.integer)):
+        return {int(eos_token_id)}
+    if isinstance(eos_token_id, Sequence):
+        return {int(t) for t in eos_token_id}
+    raise ValueError(f"eos_token_id: expected an int, a list of ints or None, got {eos_token_id!r}")
+
+
+def generate(
+    model,
+    input_ids,
+    max_new_tokens: int,
+    do_sample: bool = False,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    temperature: float = 1.0,
+    eos_token_id: int | Sequence[int] | None = None,
+    use_cache: bool = True,
+    seed: int | None = None,
+) -> np.ndarray:
+    """Generate up to ``max_new_tokens`` tokens after ``input_ids`` and return prompt + new ids (batch, len).
+
+    Greedy by default; ``do_sample`` samples with ``temperature``, ``top_k`` (0 = off) and ``top_p`` (1.0 = off),
+    reproducibly for a given ``seed``. Rows that emitted an ``eos_token_id`` are padded with the model's
+    ``pad_token_id`` (or the eos id) until every row is done or the budget is spent. All rows of a batch share
+    one prompt length (no left padding).
+    """
+    import mindspore as ms
+
+    config = model.config
+    ids = _as_ids(input_ids, getattr(config, "vocab_size", None))
+    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
+    if not isinstance(top_k, (int, np.integer)) or top_k < 0:
+        raise ValueError(f"top_k: expected an int >= 0 (0 disables it), got {top_k!r}")
+    if not 0.0 < float(top_p) <= 1.0:
+        raise ValueError(f"top_p: expected a float in (0, 1], got {top_p!r}")
+    if do_sample and not float(temperature) > 0.0:
+        raise ValueError(f"temperature: expected a float > 0 when sampling, got {temperature!r}")
+    eos = _eos_set(eos_token_id)
+    pad = getattr(config, "pad_token_id", None)
+    pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min(eos) if eos else 0)
+    rng = np.random.default_rng(seed)
+
+    batch, prompt_len = ids.shape
+    total = prompt_len + int(max_new_tokens)
+    buf_len = -(-total // _LENGTH_BUCKET) * _LENGTH_BUCKET
+    out = np.full((batch, buf_len), pad, dtype=np.int64)
+    out[:, :prompt_len] = ids
+    finished = np.zeros(batch, dtype=bool)
+    cur = prompt_len
+    cache = model.init_kv_cache(batch, buf_len) if use_cache and max_new_tokens > 0 else None
+    while cur < total:
+        if cache is not None:
+            # First call: the whole prompt (prefill); then one token per call at position cur - 1.
+            start = 0 if cur == prompt_len else cur - 1
+            inputs = model.prepare_inputs_for_generation(out[:, :cur], past_key_values=cache, cache_position=start,
+                                                         return_last_logit=True)
+            step_logits, cache = model(**inputs)
+            step = step_logits.asnumpy()[:, -1]
+            cache = ms.mutable(tuple(cache))
+        else:
+            full = _first_tensor(model(ms.Tensor(out.astype(np.int32), ms.int32))).asnumpy()
+            step = full.reshape(batch, buf_len, -1)[:, cur - 1]
+        token = sample_next(step, do_sample, top_k, top_p, temperature, rng)
+        token = np.where(finished, pad, token)
+        out[:, cur] = token
+        cur += 1
+        finished |= np.isin(token, list(eos))
+        if finished.all():
+            break
+    return out[:, :cur]
