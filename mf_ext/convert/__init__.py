@@ -1,27 +1,27 @@
 """Declarative, streamed, bit-exact weight conversion between HF and MindSpore checkpoints.
 
 A model family declares its mapping once (``research/<model>/weight_map.py``, built from
-:mod:`mf_ext.convert.spec`); :func:`hf_to_ms` and :func:`ms_to_hf` derive both directions from it. Importing
-this package is cheap (numpy only); torch is imported only to read ``.bin``/``.pth`` files.
+:mod:`mf_ext.convert.spec`); :func:`hf_to_ms` and :func:`ms_to_hf` derive both directions from it.
+Attributes load lazily (PEP 562) so ``mf-ext convert --help`` imports nothing heavy; numpy comes with the engine,
+torch only to read ``.bin``/``.pth`` files.
 """
 
-from mf_ext.convert.engine import Plan, Result, config_beside, find_source_config, hf_to_ms, ms_to_hf
-from mf_ext.convert.errors import ConversionError
-from mf_ext.convert.spec import (
-    LAYER,
-    Concat,
-    Drop,
-    Fuse,
-    QkvGroups,
-    Rename,
-    RotaryPermute,
-    RowInterleave,
-    Spec,
-    Transpose,
-)
+from __future__ import annotations
 
-__all__ = [
-    "LAYER", "Concat", "ConversionError", "Drop", "Fuse", "Plan", "QkvGroups", "Rename", "Result",
-    "RotaryPermute", "RowInterleave", "Spec", "Transpose", "config_beside", "find_source_config", "hf_to_ms",
-    "ms_to_hf",
-]
+_EXPORTS = {
+    "hf_to_ms": "engine", "ms_to_hf": "engine", "Plan": "engine", "Result": "engine", "config_beside": "engine",
+    "find_source_config": "engine", "ConversionError": "errors", "lora_to_peft": "lora",
+    "LAYER": "spec", "Concat": "spec", "Drop": "spec", "Fuse": "spec", "QkvGroups": "spec", "Rename": "spec",
+    "RotaryPermute": "spec", "RowInterleave": "spec", "Spec": "spec", "Transpose": "spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'mf_ext.convert' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"mf_ext.convert.{mod}"), name)

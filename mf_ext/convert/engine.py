@@ -260,41 +260,46 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
 
 # ---------------------------------------------------------------------------------------------- execution
 def _produce(step: Step, reader: Reader, dims: dict[str, int]):
-    """Yield (target index, payload) for one step."""
+    """Yield (target index, payload) for one step; payloads are RawCopy, an array, or a generator of pieces."""
     out_dtype = step.out_dtype  # type: ignore[attr-defined]
+    same = step.same_dtype  # type: ignore[attr-defined]
     if step.kind == "copy":
         info = reader.tensors[step.sources[0]]
-        if step.same_dtype and info.ranges:  # type: ignore[attr-defined]
+        if same and info.ranges:
             yield 0, RawCopy(info.file, list(info.ranges))
             return
         arr = reader.array(step.sources[0])
-        if step.same_dtype:  # type: ignore[attr-defined]
-            yield 0, arr
-            return
-        yield 0, _cast_chunked(arr, info.dtype, out_dtype, step.sources[0])
+        yield 0, arr if same else _cast_rows(arr, info.dtype, out_dtype, step.sources[0])
         return
     arrays = [reader.array(n) for n in step.sources]
     src_dtypes = [reader.tensors[n].dtype for n in step.sources]
     if step.kind == "op":
         arr = step.op.inverse(arrays[0], dims) if step.inverse else step.op.forward(arrays[0], dims)
-        yield 0, dtypes.cast(arr, src_dtypes[0], out_dtype, step.targets[0])
+        yield 0, _cast_rows(arr, src_dtypes[0], out_dtype, step.targets[0])
     elif step.kind == "fuse":
-        parts = [dtypes.cast(a, d, out_dtype, n) for a, d, n in zip(arrays, src_dtypes, step.sources, strict=True)]
-        yield 0, step.op.fuse(parts, dims)
+        pieces = step.op.fuse_chunks(arrays, dims, _CHUNK_BYTES)
+        if not same:
+            # cast piece by piece; name the fused target (the overflow message also says the dtypes)
+            pieces = (dtypes.cast(p, src_dtypes[0], out_dtype, step.targets[0]) for p in pieces)
+        yield 0, pieces
     elif step.kind == "split":
-        parts = step.op.split(arrays[0], list(step.target_shapes), dims)
-        for i, (p, n) in enumerate(zip(parts, step.targets, strict=True)):
-            yield i, dtypes.cast(p, src_dtypes[0], out_dtype, n)
+        for i, pieces in enumerate(step.op.split_chunks(arrays[0], list(step.target_shapes), dims, _CHUNK_BYTES)):
+            if not same:
+                pieces = (dtypes.cast(p, src_dtypes[0], out_dtype, step.targets[i]) for p in pieces)
+            yield i, pieces
 
 
-def _cast_chunked(arr: np.ndarray, src: str, dst: str, name: str) -> np.ndarray:
+def _cast_rows(arr: np.ndarray, src: str, dst: str, name: str):
+    """Cast in row chunks of about _CHUNK_BYTES (a generator of pieces), so memory stays at one chunk."""
+    if src == dst:
+        yield arr
+        return
     if arr.ndim == 0 or arr.nbytes <= _CHUNK_BYTES:
-        return dtypes.cast(arr, src, dst, name)
-    out = np.empty(arr.shape, dtype=dtypes.storage(dst))
+        yield dtypes.cast(arr, src, dst, name)
+        return
     rows = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
     for a in range(0, arr.shape[0], rows):
-        out[a:a + rows] = dtypes.cast(arr[a:a + rows], src, dst, name)
-    return out
+        yield dtypes.cast(arr[a:a + rows], src, dst, name)
 
 
 def _execute(plan: Plan, reader: Reader, writer, progress: bool, desc: str) -> None:

@@ -109,6 +109,15 @@ class Layout:
     def split(self, arr: np.ndarray, part_shapes: list[tuple[int, ...]], dims: dict[str, int]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def fuse_chunks(self, parts: list[np.ndarray], dims: dict[str, int], chunk_bytes: int):
+        """The fused tensor as consecutive pieces (row-major order); override to stream without a full copy."""
+        yield self.fuse(parts, dims)
+
+    def split_chunks(self, arr: np.ndarray, part_shapes: list[tuple[int, ...]], dims: dict[str, int],
+                     chunk_bytes: int) -> list:
+        """For each part, an iterable of its consecutive pieces."""
+        return [[p] for p in self.split(arr, part_shapes, dims)]
+
     def shape(self, part_shapes: list[tuple[int, ...]], dims: dict[str, int]) -> tuple[int, ...]:
         rest = part_shapes[0][1:]
         for s in part_shapes[1:]:
@@ -159,6 +168,25 @@ class QkvGroups(Layout):
             start += n
         return out
 
+    # every group's slice of every part is contiguous in both layouts: stream views, copy nothing
+    def fuse_chunks(self, parts, dims, chunk_bytes):
+        g = eval_dim(self.groups, dims)
+        grouped = [p.reshape(g, p.shape[0] // g, *p.shape[1:]) for p in parts]
+        for i in range(g):
+            for p in grouped:
+                yield p[i]
+
+    def split_chunks(self, arr, part_shapes, dims, chunk_bytes):
+        g = eval_dim(self.groups, dims)
+        per = [s[0] // g for s in part_shapes]
+        grouped = arr.reshape(g, sum(per), *arr.shape[1:])
+        starts = np.cumsum([0, *per])
+
+        def one(a: int, n: int):  # a function, not a nested genexp: binds a and n now
+            return (grouped[i, a:a + n] for i in range(g))
+
+        return [one(int(a), n) for a, n in zip(starts[:-1], per, strict=True)]
+
 
 @dataclass(frozen=True)
 class RowInterleave(Layout):
@@ -173,6 +201,33 @@ class RowInterleave(Layout):
         rest = arr.shape[1:]
         grouped = arr.reshape(-1, n, *rest)
         return [np.ascontiguousarray(grouped[:, i]) for i in range(n)]
+
+    # interleaving needs a copy: build it in a reused buffer of about chunk_bytes
+    def fuse_chunks(self, parts, dims, chunk_bytes):
+        rows, rest, n = parts[0].shape[0], parts[0].shape[1:], len(parts)
+        row_bytes = max(1, parts[0][:1].nbytes * n)
+        step = max(1, chunk_bytes // row_bytes)
+        buf = np.empty((min(step, rows), n, *rest), dtype=parts[0].dtype)
+        for a in range(0, rows, step):
+            b = min(rows, a + step)
+            for i, p in enumerate(parts):
+                buf[:b - a, i] = p[a:b]
+            yield buf[:b - a]
+
+    def split_chunks(self, arr, part_shapes, dims, chunk_bytes):
+        n = len(part_shapes)
+        grouped = arr.reshape(-1, n, *arr.shape[1:])
+
+        def one(i):
+            rows = grouped.shape[0]
+            step = max(1, chunk_bytes // max(1, grouped[:1, i].nbytes))
+            buf = np.empty((min(step, rows), *grouped.shape[2:]), dtype=arr.dtype)
+            for a in range(0, rows, step):
+                b = min(rows, a + step)
+                buf[:b - a] = grouped[a:b, i]
+                yield buf[:b - a]
+
+        return [one(i) for i in range(n)]
 
 
 # ----------------------------------------------------------------------------------------------- rules

@@ -20,7 +20,10 @@ import numpy as np
 from mf_ext.convert import dtypes
 from mf_ext.convert.errors import ConversionError
 
-CKPT_SLICE_BYTES = 512 * 2**20  # MindSpore slices tensors above 512 MiB into several values of one tag
+CKPT_SLICE_BYTES = 512 * 2**20
+# fsync before the final rename makes the output survive power loss, at the price of waiting for the disk;
+# like cp, torch.save and mindspore.save_checkpoint we do not by default (a killed process is covered either way)
+FSYNC = os.environ.get("MF_EXT_CONVERT_FSYNC", "0") == "1"  # MindSpore slices tensors above 512 MiB into several values of one tag
 _COPY_CHUNK = 64 * 2**20
 
 
@@ -86,6 +89,24 @@ class _FdCopier:
         self._fds.clear()
 
 
+def _chunks(payload):
+    """Byte views of a payload: one array, or an iterable of arrays produced one after another (a fused or
+    cast tensor is built chunk by chunk so memory stays at one chunk)."""
+    parts = [payload] if isinstance(payload, np.ndarray) else payload
+    for a in parts:
+        yield memoryview(np.ascontiguousarray(a)).cast("B")
+
+
+def _check_size(target: Target, done: int) -> None:
+    if done != target.nbytes:
+        raise ConversionError(f"internal: tensor {target.name!r} produced {done} bytes, expected {target.nbytes}")
+
+
+def _sync(fd: int) -> None:
+    if FSYNC:
+        os.fsync(fd)
+
+
 def _write_all(fd: int, data) -> int:
     view = memoryview(data).cast("B")
     total = len(view)
@@ -139,13 +160,13 @@ class Writer:
         if isinstance(payload, RawCopy):
             for off, n in payload.ranges:
                 self._copier.copy(payload.file, off, n, fd, self._tick)
-        else:
-            arr = np.ascontiguousarray(payload)
-            if arr.nbytes != target.nbytes:
-                raise ConversionError(f"internal: tensor {target.name!r} has {arr.nbytes} bytes, "
-                                      f"expected {target.nbytes}")
-            _write_all(fd, arr)
-            self._tick(arr.nbytes)
+            return
+        done = 0
+        for chunk in _chunks(payload):
+            _write_all(fd, chunk)
+            self._tick(len(chunk))
+            done += len(chunk)
+        _check_size(target, done)
 
     def _tick(self, n: int) -> None:
         self.bytes_written += n
@@ -210,22 +231,31 @@ class CkptWriter(Writer):
         item = dtypes.itemsize(target.dtype)
         # slice like MindSpore does for huge tensors, on element boundaries
         step = max(item, CKPT_SLICE_BYTES // item * item)
-        if total <= step:
-            _write_all(self.fd, ckpt_value_header(target.name, ms_type, target.shape, total))
-            self._emit(self.fd, payload, target)
+        if isinstance(payload, RawCopy) or total == 0:
+            for start in range(0, max(total, 1), step):
+                n = min(step, total - start)
+                _write_all(self.fd, ckpt_value_header(target.name, ms_type, target.shape, n))
+                if n:
+                    self._emit(self.fd, RawCopy(payload.file, _subrange(payload.ranges, start, n))
+                               if isinstance(payload, RawCopy) else payload, Target(target.name, "uint8", (n,)))
             return
-        for start in range(0, total, step):
-            n = min(step, total - start)
-            _write_all(self.fd, ckpt_value_header(target.name, ms_type, target.shape, n))
-            if isinstance(payload, RawCopy):
-                self._emit(self.fd, RawCopy(payload.file, _subrange(payload.ranges, start, n)), target)
-            else:
-                flat = np.ascontiguousarray(payload).reshape(-1).view(np.uint8)
-                _write_all(self.fd, flat[start:start + n])
-                self._tick(n)
+        left_in_slice = done = 0
+        for mv in _chunks(payload):
+            pos = 0
+            while pos < len(mv):
+                if left_in_slice == 0:  # start the next value of this tag
+                    left_in_slice = min(step, total - done)
+                    _write_all(self.fd, ckpt_value_header(target.name, ms_type, target.shape, left_in_slice))
+                k = min(left_in_slice, len(mv) - pos)
+                _write_all(self.fd, mv[pos:pos + k])
+                self._tick(k)
+                pos += k
+                done += k
+                left_in_slice -= k
+        _check_size(target, done)
 
     def commit(self) -> None:
-        os.fsync(self.fd)
+        _sync(self.fd)
         os.close(self.fd)
         self.fd = None
         for p, obj in self.sidecars.items():
@@ -304,7 +334,7 @@ class SafetensorsDirWriter(Writer):
 
     def _open_shard(self, i: int) -> None:
         if self._fd is not None:
-            os.fsync(self._fd)
+            _sync(self._fd)
             os.close(self._fd)
         self._fd = _open_out(self.tmp / self.shard_names[i], self.path)
         self._cur = i
@@ -328,7 +358,7 @@ class SafetensorsDirWriter(Writer):
         for i in range(self._cur + 1, len(self._shards)):  # empty model: still write the (empty) shard
             self._open_shard(i)
         if self._fd is not None:
-            os.fsync(self._fd)
+            _sync(self._fd)
             os.close(self._fd)
             self._fd = None
         if len(self._shards) > 1 or self.always_index:
