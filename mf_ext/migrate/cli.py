@@ -7,6 +7,7 @@ MindFormers (for the config classes' signatures) only when a YAML names classes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -100,15 +101,16 @@ def migrate_main(argv: list[str] | None = None) -> int:
                 parser.error("--to applies to --config, not --hf_config")
             hf = read_hf_config(args.hf_config)
             base = read_yaml_text(args.base) if args.base else None
-            text = hf_config_to_yaml(
-                hf,
-                source=args.hf_config,
-                output=args.output or "model.yaml",
-                register_path=args.register_path,
-                run_mode=args.run_mode,
-                seq_length=args.seq_length,
-                base=base,
-            )
+            with contextlib.redirect_stdout(sys.stderr):  # MindFormers logs to stdout on import
+                text = hf_config_to_yaml(
+                    hf,
+                    source=args.hf_config,
+                    output=args.output or "model.yaml",
+                    register_path=args.register_path,
+                    run_mode=args.run_mode,
+                    seq_length=args.seq_length,
+                    base=base,
+                )
             if not args.quiet and base is not None:
                 sys.stdout.write(_diff(base, text, args.base, args.output or "(dry run)"))
             elif not args.quiet and args.dry_run:
@@ -152,7 +154,9 @@ def validate_main(argv: list[str] | None = None) -> int:
 
     paths = [p for item in args.register_path for p in item.split(",") if p]
     try:
-        report = validate_file(args.config, register_path=paths or None, hf_config=args.hf_config)
+        # MindFormers logs to stdout on import: keep stdout for the report alone
+        with contextlib.redirect_stdout(sys.stderr):
+            report = validate_file(args.config, register_path=paths or None, hf_config=args.hf_config)
     except ValidationInputError as exc:
         print(f"mf-ext validate: error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ MODEL_CONFIG = ("model", "model_config")
 _EXTRA_TOP_LEVEL = {
     "auto_tune", "filepath_prefix", "autotune_per_step", "use_legacy", "device_num", "local_rank",
     "load_ckpt_format", "train_precision_sync", "infer_precision_sync", "generation_config", "adapter_id",
+    "convert",  # mf-ext's launcher: HF folder to convert and load (--convert)
 }  # fmt: skip
 
 # Sections whose keys MindFormers' template refuses when unknown (Config._raise_error_for_unexpected_key).
@@ -87,7 +88,12 @@ class Report:
 
 
 def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
+    by_lower: dict[str, str] = {}
+    for c in sorted(set(choices), key=str):  # case-insensitive: 'cpu' should find 'CPU'
+        by_lower.setdefault(str(c).lower(), c)
+    if str(word).lower() in by_lower:
+        return f" (did you mean {by_lower[str(word).lower()]!r}?)"
+    close = [by_lower[c] for c in difflib.get_close_matches(str(word).lower(), list(by_lower), n=3, cutoff=0.6)]
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
@@ -173,18 +179,18 @@ def _params(cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bo
     return params, hints, open_kwargs
 
 
-def _pretrained_config_keys() -> set[str]:
-    """Keys MindFormers' ``PretrainedConfig.__init__`` pops from ``**kwargs`` (read from its source)."""
+def _popped_keys(relative_file: str, class_name: str) -> set[str]:
+    """Keys ``class_name.__init__`` in MindFormers' ``relative_file`` pops from ``**kwargs`` (read from source)."""
     spec = importlib.util.find_spec("mindformers")
-    if spec is None:
+    if spec is None or not spec.submodule_search_locations:
         return set()
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "configuration_utils.py"
+    path = Path(list(spec.submodule_search_locations)[0]) / relative_file
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError):
         return set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == "PretrainedConfig":
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
             for fn in node.body:
                 if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
                     return {
@@ -197,6 +203,14 @@ def _pretrained_config_keys() -> set[str]:
                         and isinstance(c.args[0], ast.Constant)
                     }
     return set()
+
+
+def _pretrained_config_keys() -> set[str]:
+    """Keys a MindFormers model config accepts besides its own parameters: those ``PretrainedConfig`` consumes,
+    and the generation settings ``GenerationConfig`` reads from the model config."""
+    return _popped_keys("models/configuration_utils.py", "PretrainedConfig") | _popped_keys(
+        "generation/generation_config.py", "GenerationConfig"
+    )
 
 
 def _config_attrs_read(cls: type) -> set[str]:
