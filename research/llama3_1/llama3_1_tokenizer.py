@@ -348,11 +348,11 @@ class Llama3Tokenizer(PreTrainedTokenizer):
         return idx if idx is not None else self.special_tokens.get(token)
 
     def _convert_id_to_token(self, index: int) -> str:
-        if index in self.decoder:
-            return self.decoder[index]
-        for token, idx in self.special_tokens.items():
-            if idx == index:
-                return token
+        token = self.decoder.get(index)
+        if token is None and 0 <= index - self.num_base_tokens < len(self.special_tokens_list):
+            token = self.special_tokens_list[index - self.num_base_tokens]
+        if token is not None:
+            return token
         raise IndexError(f"token id {index!r} out of range: vocabulary has {len(self)} tokens")
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
