@@ -324,7 +324,19 @@ class _Resolver:
         return cls
 
 
-def _check_keys(node: dict, cls: type, module_type: str, path: tuple, problems: list[str]) -> dict[str, Any]:
+def _builtin_llama_keys() -> set[str]:
+    """Parameters of MindFormers' built-in ``LlamaConfig``: settings a Llama YAML may carry over that a plug-in
+    config class does not take (``offset``, ``extend_method``, ``block_size`` ...)."""
+    try:
+        from mindformers.models.llama.llama_config import LlamaConfig
+    except Exception:  # MindFormers layout changed: no such allowance
+        return set()
+    return set(_params(LlamaConfig)[0])
+
+
+def _check_keys(
+    node: dict, cls: type, module_type: str, path: tuple, problems: list[str], warnings: list[str] | None = None
+) -> dict[str, Any]:
     """Unknown keys and wrong types of ``node`` against ``cls.__init__``; returns the effective values
     (YAML value, else the parameter's default)."""
     params, hints, open_kwargs = _params(cls)
@@ -332,9 +344,13 @@ def _check_keys(node: dict, cls: type, module_type: str, path: tuple, problems: 
     if module_type == "config":
         known |= _pretrained_config_keys() | _config_attrs_read(cls)
         open_kwargs = False  # PretrainedConfig takes any key and ignores what nothing reads: flag it
+    builtin = _builtin_llama_keys() if module_type == "config" else set()
     for key, value in node.items():
         if key not in known:
-            if not open_kwargs:
+            if key in builtin and warnings is not None:
+                # valid for MindFormers' own Llama, but this class ignores it: worth knowing, not an error
+                warnings.append(f"{_fmt((*path, key))}: a MindFormers LlamaConfig setting that {cls.__name__} ignores")
+            elif not open_kwargs:
                 problems.append(f"{_fmt((*path, key))}: unknown key for {cls.__name__}{_did_you_mean(key, known)}")
             continue
         hint = hints.get(key)
@@ -542,7 +558,7 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
         if cls is None:
             continue
         classes[path] = cls
-        effective[path] = _check_keys(node, cls, module_type, path, problems)
+        effective[path] = _check_keys(node, cls, module_type, path, problems, report.warnings)
     tok = (cfg.get("processor") or {}).get("tokenizer") if isinstance(cfg.get("processor"), dict) else None
     tok_vocab = None
     if isinstance(tok, dict):

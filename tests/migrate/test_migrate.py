@@ -298,3 +298,51 @@ def test_help_is_fast_and_imports_nothing_heavy():
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "--to PRESET" in r.stdout and "examples:" in r.stdout
+
+
+# A YAML in the style of MindFormers' own Llama 2 configs: keys our configs do not use (paged attention, pipeline
+# offset, rope extension) and a built-in checkpoint name that would download Llama 2 weights.
+MINDFORMERS_STYLE = """\
+model:
+  model_config:
+    type: LlamaConfig
+    batch_size: 1 # add for increase predict
+    seq_length: 4096
+    hidden_size: 4096
+    num_layers: 32
+    num_heads: 32
+    vocab_size: 32000
+    multiple_of: 256
+    rms_norm_eps: 1.0e-5
+    bos_token_id: 1
+    eos_token_id: 2
+    pad_token_id: 0
+    scaling_factor: 1.0 # rope extension (MindFormers)
+    extend_method: "None" # support "None", "PI", "NTK"
+    block_size: 16
+    num_blocks: 1024
+    offset: 0
+    checkpoint_name_or_path: "llama2_7b"
+  arch:
+    type: LlamaForCausalLM
+trainer:
+  type: CausalLanguageModelingTrainer
+  model_name: 'llama2_7b'
+"""
+
+
+def test_mindformers_style_yaml(tmp_path):
+    new = migrate_text(MINDFORMERS_STYLE, "llama3_1_8b")
+    data = yaml.safe_load(new.text)
+    mc = data["model"]["model_config"]
+    assert mc["checkpoint_name_or_path"] == ""  # never fetch Llama 2 weights into the Llama 3 network
+    for key, value in {"scaling_factor": 1.0, "extend_method": "None", "block_size": 16, "num_blocks": 1024,
+                       "offset": 0, "multiple_of": 256, "batch_size": 1}.items():  # fmt: skip
+        assert mc[key] == value, key
+    assert "# support \"None\", \"PI\", \"NTK\"" in new.text
+    assert data["trainer"]["model_name"] == "llama3_1_8b"
+    assert "processor" not in data and any("no processor.tokenizer" in n for n in new.notes)
+    # new keys go next to their relatives, in the file's indentation
+    lines = new.text.splitlines()
+    assert lines[lines.index("    num_heads: 32") + 1] == "    n_kv_heads: 8"
+    assert lines[lines.index("    type: Llama3Config") + 1] == "    auto_register: llama3_1_config.Llama3Config"

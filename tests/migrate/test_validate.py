@@ -154,3 +154,21 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
         "model.model_config: missing (a mapping with the model's architecture)",
         f"--register_path: folder '{tmp_path / 'nope'}' does not exist",
     ]
+
+
+def test_mindformers_llama_settings_the_plugin_ignores_are_warnings(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_migrate_tests", Path(__file__).with_name("test_migrate.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    MINDFORMERS_STYLE = mod.MINDFORMERS_STYLE  # noqa: N806
+
+    out = tmp_path / "x.yaml"
+    out.write_text(migrate_text(MINDFORMERS_STYLE, "llama3_8b").text)
+    report = validate_file(out, register_path=[str(PLUGIN)])
+    assert report.errors == []
+    assert report.warnings == [
+        f"model.model_config.{k}: a MindFormers LlamaConfig setting that Llama3Config ignores"
+        for k in ("scaling_factor", "extend_method", "block_size", "num_blocks", "offset")
+    ]
