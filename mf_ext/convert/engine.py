@@ -410,12 +410,14 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
 
 def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: bool | None = None,
              dry_run: bool = False, hf_config=None, ms_config=None, progress: bool = True,
-             max_shard_bytes: int = 5 * 2**30, print_fn=print, **options) -> Result | Plan:
+             max_shard_bytes: int = 5 * 2**30, print_fn=print, lora_output=None, lora_alpha: float = 16,
+             **options) -> Result | Plan:
     """Convert a MindSpore checkpoint (``.ckpt`` or safetensors dir) to an HF folder ``from_pretrained`` loads.
 
     The architecture comes from ``hf_config`` (a config.json path or dict), else the config hf_to_ms kept beside
     the input, else ``ms_config`` (a MindFormers model_config dict / YAML path, via the spec). ``qkv_concat``
-    defaults to whatever the checkpoint holds.
+    defaults to whatever the checkpoint holds. LoRA tensors (MindPet ``*_lora_a/b``) are exported as a PEFT
+    adapter to ``lora_output`` (default ``<output_path>_lora``) with ``lora_alpha``.
     """
     inp, out = Path(input_path), Path(output_path)
     reader = open_source(inp)
@@ -434,10 +436,11 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
                                   f"--config model.yaml")
         if qkv_concat is None:
             qkv_concat = any(".w_qkv." in n or ".w_gate_hidden." in n for n in reader.tensors)
-        lora = {n for n in reader.tensors if "lora_" in n.lower()}
-        if lora:
-            raise ConversionError(f"{str(inp)!r} holds LoRA tensors ({_fmt_names(sorted(lora), 3)}); merge them or "
-                                  f"export them with lora_to_peft()")
+        from mf_ext.convert.lora import is_lora
+
+        lora = sorted(n for n in reader.tensors if is_lora(n))
+        for n in lora:  # the base model goes to the HF folder, the LoRA pairs to a PEFT adapter folder
+            del reader.tensors[n]
         opts = {"qkv_concat": qkv_concat, **options}
         plan = build_plan(spec, reader, cfg, cfg_path, "ms_to_hf", options=opts, dtype=_resolve_dtype(dtype))
         if dry_run:
@@ -460,7 +463,16 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "ms_to_hf")
             secs = time.perf_counter() - t0
-        return Result(out, plan, secs, writer.bytes_written, mem.peak)
+        result = Result(out, plan, secs, writer.bytes_written, mem.peak)
+        if lora:
+            from mf_ext.convert.lora import lora_to_peft
+
+            adapter = Path(lora_output) if lora_output else Path(str(out) + "_lora")
+            lr = lora_to_peft(spec, inp, adapter, dtype, lora_alpha=lora_alpha, hf_config=cfg,
+                              base_model_name_or_path=str(out))
+            result.lora = lr  # type: ignore[attr-defined]
+            print_fn(f"LoRA adapter ({len(lr.plan.targets)} tensors, lora_alpha={lora_alpha}) -> {str(adapter)!r}")
+        return result
     finally:
         reader.close()
 
