@@ -88,7 +88,9 @@ def _index(lines: list[str]) -> dict[KeyPath, _Entry]:
         if not stripped or stripped.startswith("#"):
             continue
         indent = len(code) - len(stripped)
-        if stripped.startswith(("---", "...")) and indent == 0:
+        if re.match(r"(---|\.\.\.)(\s|$)", stripped) and indent == 0:
+            if last_content < 0 and stripped.startswith("---"):
+                continue  # an explicit start of the (only) document
             raise YamlEditError("multi-document YAML files are not supported")
         if opaque_indent >= 0 and indent > opaque_indent:
             last_content = i
@@ -157,14 +159,14 @@ def format_scalar(value: Any, like: str = "") -> str:
     raise YamlEditError(f"cannot write a value of type {type(value).__name__} inline: {value!r}")
 
 
-def _format_block(value: dict, indent: int, step: int) -> list[str]:
+def _format_block(value: dict, indent: int, step: int, nl: str = "\n") -> list[str]:
     out = []
     for k, v in value.items():
         if isinstance(v, dict) and v:
-            out.append(f"{' ' * indent}{k}:\n")
-            out.extend(_format_block(v, indent + step, step))
+            out.append(f"{' ' * indent}{k}:{nl}")
+            out.extend(_format_block(v, indent + step, step, nl))
         else:
-            out.append(f"{' ' * indent}{k}: {format_scalar(v)}\n")
+            out.append(f"{' ' * indent}{k}: {format_scalar(v)}{nl}")
     return out
 
 
@@ -181,9 +183,17 @@ class YamlDocument:
         self.name = name
         self.original = text
         self.lines = text.splitlines(keepends=True)
+        self.nl = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"  # keep Windows files Windows
         if self.lines and not self.lines[-1].endswith("\n"):
-            self.lines[-1] += "\n"
-        self.data = yaml.safe_load(text)
+            self.lines[-1] += self.nl
+        try:
+            self.data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+            problem = ", ".join(p for p in parts if p) or str(exc).splitlines()[0]
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise YamlEditError(f"{name} is not valid YAML{where}: {problem}") from None
         self._entries = _index(self.lines)
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -252,15 +262,15 @@ class YamlDocument:
         key_part = code[: e.value_col].rstrip()
         if isinstance(value, dict) and value:
             new_head = key_part + (" " + comment if comment else "")
-            block = _format_block(value, e.indent + self._step(), self._step())
-            self.lines[e.line : e.end] = [new_head + "\n", *block]
+            block = _format_block(value, e.indent + self._step(), self._step(), self.nl)
+            self.lines[e.line : e.end] = [new_head + self.nl, *block]
         else:
             text = format_scalar(value, like=old_value)
             head = f"{key_part} {text}"
             if comment:
                 # keep the comment in its column when the new value fits, so aligned comments stay aligned
                 head = head.ljust(e.comment_col - 1) + " " + comment if len(head) < e.comment_col else head + " " + comment
-            self.lines[e.line : e.end] = [head + "\n"]
+            self.lines[e.line : e.end] = [head + self.nl]
         self._reindex()
 
     def _insert(self, path: KeyPath, value: Any, after: tuple[str, ...]) -> None:
@@ -282,10 +292,11 @@ class YamlDocument:
             if e is not None:
                 where = e.end
                 break
+        nl = self.nl
         if isinstance(value, dict) and value:
-            new = [f"{' ' * indent}{path[-1]}:\n", *_format_block(value, indent + self._step(), self._step())]
+            new = [f"{' ' * indent}{path[-1]}:{nl}", *_format_block(value, indent + self._step(), self._step(), nl)]
         else:
-            new = [f"{' ' * indent}{path[-1]}: {format_scalar(value)}\n"]
+            new = [f"{' ' * indent}{path[-1]}: {format_scalar(value)}{nl}"]
         self.lines[where:where] = new
         self._reindex()
 

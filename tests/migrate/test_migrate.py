@@ -346,3 +346,13 @@ def test_mindformers_style_yaml(tmp_path):
     lines = new.text.splitlines()
     assert lines[lines.index("    num_heads: 32") + 1] == "    n_kv_heads: 8"
     assert lines[lines.index("    type: Llama3Config") + 1] == "    auto_register: llama3_1_config.Llama3Config"
+
+
+def test_windows_line_endings_and_document_marker_are_kept():
+    text = "---\r\n" + PREDICT.read_text().replace("\n", "\r\n")
+    new = migrate_text(text, "llama3_1_8b").text
+    assert new.startswith("---\r\n")
+    assert "\n" not in new.replace("\r\n", "")  # every line still ends in CRLF, new ones included
+    assert yaml.safe_load(new) == expected_dict(yaml.safe_load(PREDICT.read_text()), "llama3_1_8b")
+    with pytest.raises(MigrationError, match="not valid YAML .*single document"):
+        migrate_text(PREDICT.read_text() + "---\nother: 1\n", "llama3_8b")
