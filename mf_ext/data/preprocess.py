@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output .mindrecord path (a .db index is written beside it)")
     p.add_argument("--seq_length", type=int, required=True, help="model seq_length; rows hold seq_length+1 tokens")
     p.add_argument("--register_path", action="append", default=None, help="plug-in folder (repeatable)")
-    p.add_argument("--config", default=None, help="YAML holding processor.tokenizer (default: <plugin>/predict.yaml)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML holding processor.tokenizer (default: <plugin>/finetune.yaml, else predict.yaml)",
+    )
     p.add_argument(
         "--tokenizer",
         default=None,
@@ -62,7 +66,7 @@ def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, 
 
     * an HF folder or ``tokenizer.json`` → ``transformers`` fast tokenizer (no network, no remote code);
     * any other file (tiktoken BPE) or nothing → the plug-in's tokenizer via ``mf_ext.api.load_tokenizer``
-      with the plug-in YAML (``--config``, default ``<register_path>/predict.yaml``).
+      with the plug-in YAML (``--config``, default ``<register_path>/finetune.yaml`` (else ``predict.yaml``)).
     """
     if tokenizer is not None:
         tp = Path(tokenizer)
@@ -79,7 +83,7 @@ def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, 
     if not register_path:
         raise DataError("no tokenizer: pass --tokenizer HF_DIR|tokenizer.json, or --register_path with a plug-in YAML")
     if config is None:
-        for name in ("predict.yaml", "finetune.yaml"):
+        for name in ("finetune.yaml", "predict.yaml"):
             cand = Path(register_path[0]) / name
             if cand.exists():
                 config = str(cand)
