@@ -266,3 +266,36 @@ def test_unmigrated_llama2_yaml_does_not_match_the_llama3_checkpoint(tmp_path):
     with pytest.raises(ConversionError, match="has shape"):
         load_plugin(PLUGIN).convert_pt_to_ms(str(ckpt), str(tmp_path / "o.ckpt"), dry_run=True, hf_config=arch,
                                              print_fn=lambda *_: None)
+
+
+def test_yaml_written_for_an_hf_config_runs_the_hf_weights_exactly(tmp_path):
+    """End to end: HF checkpoint -> `mf-ext migrate --hf_config` -> YAML -> plug-in model with the converted weights
+    gives HF transformers' logits. Wrong theta, eps, kv heads or rope scaling in the YAML would show here."""
+    import numpy as np
+    import torch
+    from hf_fixtures import make_hf_llama
+    from transformers import LlamaForCausalLM
+
+    import mf_ext
+    from mf_ext.registry import load_plugin
+
+    hf_dir = make_hf_llama(tmp_path / "hf", rope_scaling=dict(LLAMA31_ROPE_SCALING), rms_norm_eps=1e-6,
+                           rope_theta=50000.0, num_kv_heads=1)  # fmt: skip
+    yml = tmp_path / "model.yaml"
+    assert migrate_main(["--hf_config", str(hf_dir), "--register_path", str(PLUGIN), "--output", str(yml), "-q"]) == 0
+    ckpt = tmp_path / "model.ckpt"
+    load_plugin(PLUGIN).convert_pt_to_ms(str(hf_dir), str(ckpt), progress=False)
+    model = mf_ext.load_model(str(yml), register_path=str(PLUGIN), checkpoint=str(ckpt), device_target="CPU", mode=1)
+    ids = np.random.default_rng(0).integers(0, 256, size=(1, 48))
+    ours = mf_ext.logits(model, ids)
+    with torch.no_grad():
+        ref = LlamaForCausalLM.from_pretrained(hf_dir).eval()(torch.tensor(ids)).logits.float().numpy()
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() <= 1e-4
+    # negative control: the same YAML without the Llama 3.1 rope scaling gives different logits
+    doc = yaml.safe_load(yml.read_text())
+    del doc["model"]["model_config"]["rope_scaling"]
+    (tmp_path / "no_scaling.yaml").write_text(yaml.safe_dump(doc))
+    wrong = mf_ext.load_model(str(tmp_path / "no_scaling.yaml"), register_path=str(PLUGIN), checkpoint=str(ckpt),
+                              device_target="CPU", mode=1)  # fmt: skip
+    assert np.abs(mf_ext.logits(wrong, ids) - ref).max() > 1e-3
