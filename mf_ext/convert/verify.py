@@ -1,0 +1,149 @@
+"""``mf-ext verify``: after converting, check that the MindSpore model gives what HF transformers gives.
+
+    mf-ext verify --register_path research/llama3_1 --hf_path HF_DIR --ms_path llama.ckpt [--prompt TEXT]
+
+Runs HF transformers (eager attention) on ``HF_DIR`` and the plug-in's MindSpore model (its ``predict.yaml``, the
+architecture taken from ``HF_DIR/config.json``) with the converted ``MS`` checkpoint on the same ids; prints the
+max |logits difference|, how many of ``--steps`` greedy tokens agree, and PASS/FAIL against ``--tolerance``.
+Exit status 0 on PASS, 1 on FAIL or error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """examples:
+  mf-ext verify --register_path research/llama3_1 --hf_path Llama-3.1-8B --ms_path out/llama3_1_8b.ckpt
+  mf-ext verify --model llama --hf_path HF_DIR --ms_path out/w.ckpt --prompt "The capital of France is" --steps 8
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mf-ext verify", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--register_path", help="plug-in folder (its predict.yaml builds the MindSpore model)")
+    src.add_argument("--model", help="model name served by a built-in plug-in (llama, qwen2, ...)")
+    p.add_argument("--hf_path", required=True, help="HF checkpoint folder (the reference)")
+    p.add_argument("--ms_path", required=True, help="converted MindSpore checkpoint (.ckpt or safetensors folder)")
+    p.add_argument("--config", default=None, help="model YAML (default: <plug-in>/predict.yaml)")
+    p.add_argument("--prompt", default=None, help="text to tokenize with HF_DIR's tokenizer (default: fixed ids)")
+    p.add_argument("--seq", type=int, default=16, help="number of fixed ids when no --prompt (default 16)")
+    p.add_argument("--steps", type=int, default=8, help="greedy tokens to compare (default 8; 0 skips)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                   help="HF compute dtype (default float32; the MindSpore model computes as its YAML says)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max |delta logits| to PASS (default 1e-4)")
+    p.add_argument("--mode", type=int, default=None, choices=(0, 1), help="MindSpore mode: 0 graph, 1 PyNative")
+    return p
+
+
+def _ids(args, vocab_size: int):
+    import numpy as np
+
+    if args.prompt is None:
+        return np.random.RandomState(0).randint(0, vocab_size, (1, args.seq)), "fixed pseudo-random ids"
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(args.hf_path)
+    except Exception as e:  # noqa: BLE001 -- any tokenizer failure: say which and stop
+        raise ValueError(f"--prompt needs a tokenizer in {args.hf_path!r}: {str(e).splitlines()[0]}") from None
+    return np.asarray([tok.encode(args.prompt)]), f"prompt {args.prompt!r}"
+
+
+def run(args) -> int:
+    import json
+
+    import numpy as np
+
+    from mf_ext import registry
+
+    hf_dir, ms_path = Path(args.hf_path), Path(args.ms_path)
+    for p, what in ((hf_dir / "config.json", "--hf_path"), (ms_path, "--ms_path")):
+        if not p.exists():
+            raise ValueError(f"{what}: {str(p)!r} does not exist")
+    plugin = registry.plugin_for_model(args.model) if args.model else registry.load_plugin(args.register_path)
+    config = Path(args.config) if args.config else plugin.root / "predict.yaml"
+    if not config.is_file():
+        raise ValueError(f"no model YAML: {str(config)!r} does not exist (pass --config)")
+    hf_cfg = json.loads((hf_dir / "config.json").read_text())
+    ids, what = _ids(args, hf_cfg["vocab_size"])
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    t0 = time.perf_counter()
+    hf = AutoModelForCausalLM.from_pretrained(hf_dir, attn_implementation="eager",
+                                              dtype=getattr(torch, args.dtype)).eval()
+    with torch.no_grad():
+        ref = hf(torch.tensor(ids)).logits.float().numpy()
+        hf_tokens = None
+        if args.steps:
+            hf_tokens = hf.generate(torch.tensor(ids), attention_mask=torch.ones_like(torch.tensor(ids)),
+                                    max_new_tokens=args.steps, do_sample=False, min_new_tokens=args.steps,
+                                    pad_token_id=0)[0, ids.shape[1]:].numpy()
+    t_hf = time.perf_counter() - t0
+
+    import mf_ext
+    from mf_ext.api import _apply_hf_architecture, build_model_from_config
+    from mf_ext.config import load_config_ex
+
+    t0 = time.perf_counter()
+    seq = int(ids.shape[1] + max(args.steps, 1) + 8)
+    names = _tensor_names(ms_path)
+    overrides = {"model.model_config.seq_length": seq, "model.model_config.batch_size": 1,
+                 "model.model_config.qkv_concat": any(".w_qkv." in n for n in names)}
+    cfg, entries = load_config_ex(str(config), str(plugin.root), overrides)
+    _apply_hf_architecture(cfg, entries, hf_dir)
+    model = build_model_from_config(cfg, checkpoint=ms_path, mode=args.mode)
+    got = mf_ext.logits(model, ids)
+    ms_tokens = None
+    if args.steps:
+        ms_tokens = np.asarray(mf_ext.generate(model, ids, args.steps, do_sample=False))[0, ids.shape[1]:]
+    t_ms = time.perf_counter() - t0
+
+    diff = float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max())
+    agree = steps = 0
+    if args.steps:
+        steps = min(len(hf_tokens), len(ms_tokens))
+        while agree < steps and hf_tokens[agree] == ms_tokens[agree]:
+            agree += 1
+    ok = diff <= args.tolerance and agree == steps
+    print(f"input: {what}, {ids.shape[1]} tokens; HF {t_hf:.1f} s, MindSpore {t_ms:.1f} s")
+    print(f"max |delta logits| = {diff:.3e} (tolerance {args.tolerance:g})")
+    if args.steps:
+        print(f"greedy tokens: {agree}/{steps} agree" + ("" if agree == steps else
+              f" (first difference at step {agree}: HF {int(hf_tokens[agree])} vs MindSpore {int(ms_tokens[agree])})"))
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def _tensor_names(ms_path: Path) -> list[str]:
+    from mf_ext.convert.readers import open_source
+
+    r = open_source(ms_path)
+    try:
+        return list(r.tensors)
+    finally:
+        r.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mf-ext verify``; returns the exit status."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except Exception as e:  # noqa: BLE001 -- one line for users; MF_EXT_DEBUG=1 for the traceback
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"mf-ext verify: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
