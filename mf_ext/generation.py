@@ -90,9 +90,10 @@ def sample_next(
 def _eos_set(eos_token_id) -> set[int]:
     if eos_token_id is None:
         return set()
-    if isinstance(eos_token_id, (int, np.integer)):
+    if isinstance(eos_token_id, (int, np.integer)) and not isinstance(eos_token_id, bool):
         return {int(eos_token_id)}
-    if isinstance(eos_token_id, Sequence):
+    if isinstance(eos_token_id, Sequence) and not isinstance(eos_token_id, str) and all(
+            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in eos_token_id):
         return {int(t) for t in eos_token_id}
     raise ValueError(f"eos_token_id: expected an int, a list of ints or None, got {eos_token_id!r}")
 
