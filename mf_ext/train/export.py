@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -111,19 +109,21 @@ def export_peft(
     plugin,
     *,
     cfg=None,
-    rank: int | None = None,
     alpha: float | None = None,
     base_model: str = "",
+    hf_config=None,
 ) -> Path:
     """Write the LoRA adapter of a finetune checkpoint as a PEFT folder (``adapter_model.safetensors`` +
     ``adapter_config.json``) that ``peft.PeftModel.from_pretrained(base_hf_model, output_dir)`` loads.
 
-    Rank/alpha come from ``cfg``'s ``pet_config`` (or ``rank=``/``alpha=``). MindSpore cell names map to HF module
-    names through the plug-in spec's ``lora_targets`` (``weight_map.SPEC``), the same table the converter uses.
+    ``lora_alpha`` comes from ``cfg``'s ``pet_config`` (or ``alpha=``); the rank is read from the tensors. The
+    writing is the conversion engine's :func:`mf_ext.convert.lora.lora_to_peft` with the plug-in's spec; here we
+    only strip the optimizer state (its ``adam_m.*lora_a`` names would look like LoRA cells) first.
     """
-    from safetensors.numpy import save_file
+    import mindspore as ms
 
     from mf_ext.config import ConfigError
+    from mf_ext.convert.lora import lora_to_peft
 
     from .lora import LoraSettings
 
@@ -131,49 +131,17 @@ def export_peft(
         mc = cfg.model.model_config
         s = LoraSettings.from_pet_config(mc.get("pet_config") if hasattr(mc, "get") else None)
         if s is not None:
-            rank, alpha = s.rank, s.alpha
-    if rank is None or alpha is None:
-        raise ConfigError("export_peft: LoRA rank/alpha unknown: pass cfg with model.model_config.pet_config")
-    tensors = lora_tensors(checkpoint)
+            alpha = s.alpha
+    if alpha is None:
+        raise ConfigError("export_peft: lora_alpha unknown: pass cfg with model.model_config.pet_config or alpha=")
+    ckpt = Path(checkpoint)
+    tensors = lora_tensors(ckpt)
     if not tensors:
-        raise ConfigError(f"{str(checkpoint)!r} holds no LoRA tensors (*.lora_a / *.lora_b)")
-    targets = plugin.import_module("weight_map").SPEC.lora_targets
-    out: dict[str, np.ndarray] = {}
-    modules = set()
-    for name, value in sorted(tensors.items()):
-        cell, kind = name.rsplit(".", 1)  # model.layers.0.attention.wq, lora_a
-        m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)", cell)
-        if m is None or m.group(2) not in targets:
-            raise ConfigError(f"{str(checkpoint)!r}: LoRA on {cell!r} has no HF/PEFT name (known: {sorted(targets)!r})")
-        hf_module = targets[m.group(2)]
-        modules.add(hf_module.rsplit(".", 1)[-1])
-        ab = "lora_A" if kind == "lora_a" else "lora_B"
-        out[f"base_model.model.model.layers.{m.group(1)}.{hf_module}.{ab}.weight"] = np.ascontiguousarray(value)
-    config = {
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
-        "r": int(rank),
-        "lora_alpha": alpha,
-        "lora_dropout": 0.0,
-        "bias": "none",
-        "fan_in_fan_out": False,
-        "target_modules": sorted(modules),
-        "base_model_name_or_path": base_model,
-        "inference_mode": True,
-    }
-    dst = Path(output_dir)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
-    try:
-        save_file(out, str(tmp / "adapter_model.safetensors"))
-        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
-        _replace_dir(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dst
-
-
-def _replace_dir(tmp: Path, dst: Path) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
+        raise ConfigError(f"{str(ckpt)!r} holds no LoRA tensors (*.lora_a / *.lora_b)")
+    cfg_dict = _hf_config_for(ckpt, hf_config)
+    spec = plugin.import_module("weight_map").SPEC
+    with tempfile.TemporaryDirectory(prefix=".mf_ext_peft-", dir=Path(output_dir).resolve().parent) as tmp:
+        clean = Path(tmp) / "lora.ckpt"
+        ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in tensors.items()], str(clean))
+        lora_to_peft(spec, clean, output_dir, lora_alpha=alpha, hf_config=cfg_dict, base_model_name_or_path=base_model)
+    return Path(output_dir)

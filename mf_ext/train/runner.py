@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -422,13 +421,3 @@ def finetune(
             f"{saved[-1] if saved else '-'}"
         )
     return result
-
-
-def copy_tree_atomic(src: Path, dst: Path) -> None:
-    """Copy a finished folder to ``dst`` via a hidden temporary sibling and a rename."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
