@@ -128,6 +128,21 @@ def test_ids_equal_meta_tiktoken(tokmod, tokenizers, vocab_pair):
         assert tokenizers["hf"](text)["input_ids"] == want, text[:40]
 
 
+def test_ids_equal_transformers_tiktoken_converter(tokmod, tokenizers, vocab_pair):
+    """transformers' own tiktoken -> tokenizers conversion (TikTokenConverter) gives the same ids as ours."""
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    ref = TikTokenConverter(
+        vocab_file=str(vocab_pair[0]),
+        pattern=tokmod.LLAMA3_PAT_STR,
+        additional_special_tokens=tokmod.llama3_special_tokens(),
+    ).converted()
+    for text in MIXED:
+        want = ref.encode(text).ids
+        assert tokenizers["slow"](text, add_special_tokens=False)["input_ids"] == want, text[:40]
+        assert tokenizers["fast_tiktoken"](text, add_special_tokens=False)["input_ids"] == want, text[:40]
+
+
 def test_ids_equal_hf_fast_random_text(tokenizers):
     """Random unicode text (no surrogates) over letters, digits, punctuation, spaces, CJK and emoji."""
     from hypothesis import HealthCheck, given, settings
