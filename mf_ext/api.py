@@ -148,6 +148,10 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
             params = ms.load_checkpoint(str(path), format=fmt)
         except Exception as exc:
             raise ConfigError(f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    from mf_ext.train.export import is_train_state
+
+    # A finetune checkpoint also holds optimizer state and counters (adam_m.*, global_step, ...): not model weights.
+    params = {k: v for k, v in params.items() if not is_train_state(k)}
     model_names = {p.name for p in model.get_parameters()}
     if strict:
         missing = sorted(model_names - set(params))

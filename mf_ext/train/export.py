@@ -22,6 +22,11 @@ _STATE_NAMES = {
 }  # fmt: skip
 
 
+def is_train_state(name: str) -> bool:
+    """True for optimizer state and run counters that a finetune checkpoint holds beside the model weights."""
+    return name in _STATE_NAMES or name.startswith(_STATE_PREFIXES)
+
+
 def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
     """The model tensors of a (training) checkpoint as numpy arrays, optimizer state and counters dropped."""
     import mindspore as ms
@@ -32,7 +37,7 @@ def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
     out = {}
     for name, p in ms.load_checkpoint(str(checkpoint)).items():
-        if name in _STATE_NAMES or name.startswith(_STATE_PREFIXES):
+        if is_train_state(name):
             continue
         out[name] = p.asnumpy()
     return out
