@@ -90,19 +90,17 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
         hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r} is not valid JSON ({exc})") from None
-    derived = cfg_cls.from_hf_config(hf)
-    fields = derived.to_dict() if hasattr(derived, "to_dict") else dict(derived)
+    try:
+        derived = cfg_cls.from_hf_config(hf)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r}: {exc}") from None
+    # Only the architecture comes from config.json; run settings (seq_length, dtypes, use_past, pet_config, ...)
+    # stay as the YAML says.
     model_config = cfg.model.model_config
-    for key, value in fields.items():
-        if key in ("type", "auto_register", "pet_config") or key.startswith("_"):  # pet_config: user setting, not architecture
-            continue
-        if key in model_config or key in hf_architecture_keys(cfg_cls):
+    for key in getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()):
+        value = getattr(derived, key, None) if not isinstance(derived, dict) else derived.get(key)
+        if value is not None or key in model_config:
             model_config[key] = value
-
-
-def hf_architecture_keys(cfg_cls) -> set[str]:
-    """Config fields that describe the architecture (taken from HF config.json when converting)."""
-    return set(getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()))
 
 
 def set_context(cfg, device_target: str | None = None, mode=None) -> None:

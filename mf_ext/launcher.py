@@ -155,6 +155,7 @@ def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=Non
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ warnings drown the output; errors still show
     from mf_ext.config import ConfigError
     from mf_ext.registry import RegistryError
 
