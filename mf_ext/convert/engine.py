@@ -362,7 +362,8 @@ def _hf_input_config(spec: Spec, inp: Path, reader: Reader, hf_config) -> tuple[
         params = base / "params.json"
         if spec.hf_config_from_meta is None:
             raise ConversionError(f"spec {spec.name!r} does not support Meta consolidated checkpoints")
-        return spec.hf_config_from_meta(read_hf_config(params)), params
+        shapes = {n: t.shape for n, t in reader.tensors.items()}
+        return spec.hf_config_from_meta(read_hf_config(params), shapes), params
     return read_hf_config(base / "config.json"), base / "config.json"
 
 
@@ -380,6 +381,9 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
         rules = spec.meta_rules if reader.format == "meta" else None
         if reader.format == "meta" and not rules:
             raise ConversionError(f"spec {spec.name!r} does not support Meta consolidated checkpoints")
+        if reader.format == "meta" and qkv_concat:
+            raise ConversionError("qkv_concat from a Meta consolidated checkpoint is not supported; convert "
+                                  "without it, or convert the HF release")
         plan = build_plan(spec, reader, cfg, cfg_path, "hf_to_ms", options=opts, dtype=_resolve_dtype(dtype),
                           rules=rules)
         if dry_run:

@@ -146,18 +146,25 @@ def hf_config_from_ms(mc: dict) -> dict:
     return cfg
 
 
-def hf_config_from_meta(params: dict) -> dict:
-    """HF ``config.json`` equivalent of Meta's ``params.json``."""
+def hf_config_from_meta(params: dict, shapes: dict[str, tuple[int, ...]]) -> dict:
+    """HF ``config.json`` equivalent of Meta's ``params.json`` (Llama 2 writes ``vocab_size: -1``: take the
+    embedding's rows instead)."""
     dim = params["dim"]
+    vocab = params.get("vocab_size", -1)
+    if vocab is None or vocab <= 0:
+        vocab = shapes["tok_embeddings.weight"][0]
     cfg = {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "hidden_size": dim,
-        "intermediate_size": _ffn_size(dim, params.get("multiple_of", 256), params.get("ffn_dim_multiplier")),
+        # the w1 rows are authoritative (Meta's and MindFormers' sizing formulas differ in rounding)
+        "intermediate_size": (shapes["layers.0.feed_forward.w1.weight"][0] if "layers.0.feed_forward.w1.weight"
+                              in shapes else _ffn_size(dim, params.get("multiple_of", 256),
+                                                       params.get("ffn_dim_multiplier"))),
         "num_hidden_layers": params["n_layers"],
         "num_attention_heads": params["n_heads"],
         "num_key_value_heads": params.get("n_kv_heads") or params["n_heads"],
-        "vocab_size": params["vocab_size"],
+        "vocab_size": vocab,
         "rms_norm_eps": params.get("norm_eps", 1e-5),
         "rope_theta": params.get("rope_theta", 10000.0),
         "tie_word_embeddings": False,
