@@ -69,7 +69,7 @@ def hf_logits(hf_dir: Path, ids: np.ndarray) -> np.ndarray:
     import torch
     from transformers import AutoModelForCausalLM
 
-    m = AutoModelForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32, attn_implementation="eager")
+    m = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32, attn_implementation="eager")
     with torch.no_grad():
         return m(torch.tensor(ids, dtype=torch.long)).logits.numpy()
 

@@ -63,6 +63,19 @@ def test_launcher_finetune_loss_drops_then_export_matches_hf(ws, tmp_path):
     # and the weights did move: the original HF model gives different logits
     assert np.abs(hf_logits(ws["hf"], ids) - theirs).max() > 1e-2
 
+    # predict straight from the training checkpoint (optimizer state skipped): greedy tokens == HF on the export
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mf_ext.generation import generate
+
+    raw = build_model_from_config(cfg, checkpoint=ckpt)
+    prompt = ids[:1, :8]
+    ours_gen = generate(raw, prompt, max_new_tokens=12)
+    hf_model = AutoModelForCausalLM.from_pretrained(str(hf_out), dtype=torch.float32)
+    hf_gen = hf_model.generate(torch.tensor(prompt), max_new_tokens=12, do_sample=False, eos_token_id=None)
+    np.testing.assert_array_equal(ours_gen, hf_gen.numpy())
+
 
 def test_resume_equals_uninterrupted(ws, tmp_path):
     from mf_ext.train import finetune
@@ -140,7 +153,7 @@ def test_lora_count_frozen_base_exact_merge_and_peft(ws, tmp_path):
     # PEFT adapter on the base HF model gives the merged model's logits
     adapter = export_peft(res.checkpoints[-1], tmp_path / "adapter", plugin, cfg=cfg, base_model=str(ws["hf"]))
     ids = np.random.default_rng(1).integers(0, 384, size=(2, 20))
-    base_hf = AutoModelForCausalLM.from_pretrained(str(ws["hf"]), torch_dtype=torch.float32)
+    base_hf = AutoModelForCausalLM.from_pretrained(str(ws["hf"]), dtype=torch.float32)
     peft_model = PeftModel.from_pretrained(base_hf, str(adapter)).eval()
     with torch.no_grad():
         peft_logits = peft_model(torch.tensor(ids)).logits.numpy()
