@@ -87,3 +87,21 @@ def test_predict_demo_yaml_matches_hf_config():
     assert scaling == {k: v for k, v in hf["rope_scaling"].items() if k != "rope_type"}
     assert (PLUGIN / y["convert"] / "model.safetensors").is_file()
     assert (PLUGIN / y["processor"]["tokenizer"]["vocab_file"]).is_file()
+
+
+def test_predict_demo_yaml_has_predict_yaml_layout():
+    """Same keys as predict.yaml (plus the demo's `convert`), so the demo exercises the real config path."""
+    import yaml
+
+    def keys(node, prefix=""):
+        if not isinstance(node, dict):
+            return set()
+        out = set()
+        for k, v in node.items():
+            out |= {prefix + k} | keys(v, prefix + k + ".")
+        return out
+
+    demo = keys(yaml.safe_load((PLUGIN / "predict_demo.yaml").read_text()))
+    real = keys(yaml.safe_load((PLUGIN / "predict.yaml").read_text()))
+    assert demo - real == {"convert"}
+    assert real - demo == set()
