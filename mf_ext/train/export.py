@@ -150,3 +150,61 @@ def export_peft(
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in tensors.items()], str(clean))
         lora_to_peft(spec, clean, output_dir, lora_alpha=alpha, hf_config=cfg_dict, base_model_name_or_path=base_model)
     return Path(output_dir)
+
+
+EXAMPLES = """examples:
+  python -m mf_ext.train.export --register_path research/llama3_1 \\
+      --checkpoint output/checkpoint/rank_0/llama3_1_rank_0-2_20.ckpt --output hf_finetuned
+  # LoRA run: merged weights, and the adapter alone for peft
+  python -m mf_ext.train.export --register_path research/llama3_1 --checkpoint CKPT --output hf_merged \\
+      --lora_rank 8 --lora_alpha 16 --peft_output adapter --base_model HF_DIR
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: a finetune checkpoint (optimizer state included) -> merged HF folder (+ PEFT adapter)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m mf_ext.train.export",
+        description="Export a finetune checkpoint to an HF folder (LoRA merged) and/or a PEFT adapter.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--register_path", required=True, help="plug-in folder whose convert_reversed.py writes HF")
+    p.add_argument("--checkpoint", required=True, help="finetune .ckpt (its .config.json beside it names the arch)")
+    p.add_argument("--output", default=None, help="HF folder for the merged full weights")
+    p.add_argument("--peft_output", default=None, help="PEFT adapter folder (LoRA runs)")
+    p.add_argument("--lora_rank", type=int, default=None, help="LoRA rank used for training (for the merge scale)")
+    p.add_argument("--lora_alpha", type=float, default=None, help="LoRA alpha used for training")
+    p.add_argument("--base_model", default="", help="base_model_name_or_path written into adapter_config.json")
+    p.add_argument("--hf_config", default=None, help="config.json (default: <checkpoint>.config.json)")
+    p.add_argument("--dtype", default=None, help="output dtype of the merged weights (default: as stored)")
+    a = p.parse_args(argv)
+    if not a.output and not a.peft_output:
+        p.error("nothing to do: pass --output and/or --peft_output")
+    from mf_ext.config import ConfigError
+    from mf_ext.convert import ConversionError
+    from mf_ext.registry import RegistryError, load_plugin
+
+    try:
+        plugin = load_plugin(a.register_path)
+        scale = None
+        if a.lora_rank is not None and a.lora_alpha is not None:
+            scale = a.lora_alpha / a.lora_rank
+        if a.output:
+            export_merged_hf(a.checkpoint, a.output, plugin, lora_scale=scale, hf_config=a.hf_config, dtype=a.dtype)
+            print(f"merged HF weights -> {a.output}")
+        if a.peft_output:
+            export_peft(a.checkpoint, a.peft_output, plugin, alpha=a.lora_alpha, base_model=a.base_model,
+                        hf_config=a.hf_config)  # fmt: skip
+            print(f"PEFT adapter -> {a.peft_output}")
+    except (ConfigError, ConversionError, RegistryError) as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
