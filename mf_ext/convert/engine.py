@@ -64,8 +64,9 @@ class Plan:
     total_bytes: int
     peak_estimate: int
     hf_config: dict = field(default_factory=dict)
+    same_checks: list[tuple[str, str]] = field(default_factory=list)  # (dropped, must equal) pairs
 
-    def describe(self, output: str | Path, fmt: str) -> str:
+    def describe(self, output: str | Path, fmt: str, max_shard_bytes: int = 5 * 2**30) -> str:
         lines = [f"plan: {self.direction}, {len(self.steps)} steps, {len(self.targets)} output tensors, "
                  f"{human(self.total_bytes)} to write -> {str(output)!r} ({fmt})",
                  f"dims: {self.dims}", f"flags: {self.flags}",
@@ -81,8 +82,25 @@ class Plan:
         lines.append(f"output dtypes: {sorted(set(tdtype.values()))}")
         for name, why in self.dropped.items():
             lines.append(f"  drop  {name}: {why}")
+        lines.append(f"output files: {', '.join(planned_files(self, output, fmt, max_shard_bytes))}")
         lines.append(f"estimated peak anonymous memory: {self.peak_estimate / 2**20:.0f} MiB")
         return "\n".join(lines)
+
+
+def planned_files(plan: Plan, output: str | Path, fmt: str, max_shard_bytes: int) -> list[str]:
+    """The files a conversion will write (same shard split as SafetensorsDirWriter)."""
+    out = Path(output)
+    if fmt == "ckpt":
+        return [str(out), str(out) + ".config.json"]
+    n, size = 1, 0
+    for t in plan.targets:
+        if size and size + t.nbytes > max_shard_bytes:
+            n, size = n + 1, 0
+        size += t.nbytes
+    shards = ["model.safetensors"] if n == 1 and fmt.startswith("hf") else [
+        f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)] if n > 1 else ["model.safetensors"]
+    index = ["model.safetensors.index.json"] if n > 1 or not fmt.startswith("hf") else []
+    return [str(out / f) for f in [*shards, *index, "config.json"]]
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -152,8 +170,10 @@ def _steps(rules, dims, flags, direction: str) -> list[Step]:
         for layer in _layers_of(rule, dims["layers"]):
             if isinstance(rule, Drop):
                 if direction == "hf_to_ms":
-                    steps.append(Step("drop", [_expand(rule.hf, layer)], [], [()], [], optional=rule.optional,
-                                      reason=rule.reason))
+                    st = Step("drop", [_expand(rule.hf, layer)], [], [()], [], optional=rule.optional,
+                              reason=rule.reason)
+                    st.same_as = _expand(rule.same_as, layer) if rule.same_as else None  # type: ignore[attr-defined]
+                    steps.append(st)
                 continue
             if isinstance(rule, Rename):
                 hf_shape = eval_shape(rule.shape, dims)
@@ -192,6 +212,7 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
     missing: list[str] = []
     kept: list[Step] = []
     dropped: dict[str, str] = {}
+    same_checks: list[tuple[str, str]] = []
     for s in steps:
         present = [n for n in s.sources if n in available]
         if not present and s.optional:
@@ -206,6 +227,8 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
             consumed[n] = s.kind
         if s.kind == "drop":
             dropped[s.sources[0]] = s.reason
+            if getattr(s, "same_as", None):
+                same_checks.append((s.sources[0], s.same_as))  # type: ignore[attr-defined]
             continue
         kept.append(s)
     src_desc = ", ".join(str(p) for p in reader.files[:3]) or "?"
@@ -254,8 +277,9 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
     if len(by_name) != len(targets) or dup:
         raise ConversionError(f"spec {spec.name!r} produces some tensor twice")
     total = sum(t.nbytes for t in targets)
-    return Plan(direction, kept, targets, dropped, dims, flags, list(reader.files), total,
-                peak + 64 * 2**20, cfg)
+    plan = Plan(direction, kept, targets, dropped, dims, flags, list(reader.files), total, peak + 64 * 2**20, cfg)
+    plan.same_checks = same_checks
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------- execution
@@ -308,6 +332,13 @@ def _execute(plan: Plan, reader: Reader, writer, progress: bool, desc: str) -> N
     bar = tqdm(total=plan.total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
                disable=not progress, leave=False, dynamic_ncols=True)
     writer._progress = bar.update
+    for dropped, ref in plan.same_checks:
+        a, b = reader.array(dropped), reader.array(ref)
+        if a.shape != b.shape or a.dtype != b.dtype or not np.array_equal(a.reshape(-1).view(np.uint8),
+                                                                           b.reshape(-1).view(np.uint8)):
+            bar.close()
+            raise ConversionError(f"tensor {dropped!r} differs from {ref!r}, but it would be dropped as "
+                                  f"{plan.dropped[dropped]!r}; fix tie_word_embeddings in config.json")
     try:
         writer.begin(plan.targets)
         by_name = {t.name: t for t in plan.targets}
@@ -387,7 +418,7 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
         plan = build_plan(spec, reader, cfg, cfg_path, "hf_to_ms", options=opts, dtype=_resolve_dtype(dtype),
                           rules=rules)
         if dry_run:
-            print_fn(plan.describe(out, format))
+            print_fn(plan.describe(out, format, max_shard_bytes))
             return plan
         _prepare_output(out)
         gen = (inp if inp.is_dir() else inp.parent) / "generation_config.json"
@@ -448,7 +479,7 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
         opts = {"qkv_concat": qkv_concat, **options}
         plan = build_plan(spec, reader, cfg, cfg_path, "ms_to_hf", options=opts, dtype=_resolve_dtype(dtype))
         if dry_run:
-            print_fn(plan.describe(out, "hf safetensors"))
+            print_fn(plan.describe(out, "hf safetensors", max_shard_bytes))
             return plan
         _prepare_output(out)
         out_cfg = dict(cfg)

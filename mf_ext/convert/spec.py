@@ -255,11 +255,15 @@ class Fuse:
 
 @dataclass(frozen=True)
 class Drop:
+    """An HF tensor not carried over; ``same_as`` names a tensor it must equal (checked on data, e.g. a tied
+    ``lm_head.weight`` that must be the embedding), so dropping it loses nothing."""
+
     hf: str
     reason: str
     when: str | None = None
     unless: str | None = None
     optional: bool = True
+    same_as: str | None = None
 
 
 Rule = Rename | Fuse | Drop

@@ -30,7 +30,8 @@ RULES = (
     Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
     Rename("model.norm.weight", "model.norm_out.weight", ("hidden",)),
     Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
-    Drop("lm_head.weight", "tied to model.embed_tokens.weight (tie_word_embeddings)", when="tie_word_embeddings"),
+    Drop("lm_head.weight", "tied to model.embed_tokens.weight (tie_word_embeddings)", when="tie_word_embeddings",
+         same_as="model.embed_tokens.weight"),
     # attention
     Rename(A + "q_proj.weight", MA + "wq.weight", Q, unless="qkv_concat"),
     Rename(A + "k_proj.weight", MA + "wk.weight", KV, unless="qkv_concat"),

@@ -110,9 +110,25 @@ def test_mindformers_llama_logits_match_hf(tmp_path, hf_models, qkv_concat):
     hf = AutoModelForCausalLM.from_pretrained(src, attn_implementation="eager").eval()
     with torch.no_grad():
         ref = hf(torch.tensor(ids)).logits.float().numpy()
-    plugin("llama").convert_pt_to_ms(src, tmp_path / "w.ckpt", qkv_concat=qkv_concat, progress=False)
     net = _mf_llama(cfg, qkv_concat, seq)
-    not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(tmp_path / "w.ckpt")), strict_load=True)
+    if not qkv_concat:
+        plugin("llama").convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+        params = ms.load_checkpoint(str(tmp_path / "w.ckpt"))
+    else:
+        # MindSpore-named safetensors folder, through the checks MindFormers runs for load_ckpt_format: safetensors
+        from mindformers import LlamaForCausalLM
+        from mindformers.utils.load_checkpoint_utils import validate_qkv_concat
+        from mindformers.utils.safetensors.utils import is_hf_safetensors_dir
+
+        out = tmp_path / "w_st"
+        plugin("llama").convert_pt_to_ms(src, out, format="safetensors", qkv_concat=True, progress=False)
+        assert is_hf_safetensors_dir(str(src), LlamaForCausalLM)  # sanity: it does recognise HF names
+        assert not is_hf_safetensors_dir(str(out), LlamaForCausalLM)  # ours are taken as MindSpore names
+        validate_qkv_concat(LlamaForCausalLM, True, str(out))  # raises if the fused keys were not found
+        params = {}
+        for f in sorted(out.glob("*.safetensors")):
+            params.update(ms.load_checkpoint(str(f), format="safetensors"))
+    not_loaded, unused = ms.load_param_into_net(net, params, strict_load=True)
     assert not_loaded == [] and unused == []
     out = net(ms.Tensor(ids, ms.int32))
     logits = (out[0] if isinstance(out, tuple) else out).asnumpy().reshape(ref.shape)

@@ -143,3 +143,23 @@ def test_chunked_paths_bit_exact(tmp_path, monkeypatch, fmt):
         loaded = ms.load_checkpoint(str(mid))  # several values per tag, as MindSpore writes huge tensors
         w = loaded["model.layers.0.feed_forward.w_gate_hidden.weight"]
         assert tuple(w.shape) == (96, 32) and w.dtype == ms.bfloat16
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_tied_checkpoint_that_still_stores_lm_head(tmp_path, family):
+    """Some tied checkpoints store lm_head.weight anyway: it is dropped only if it equals the embedding."""
+    from safetensors.torch import load_file, save_file
+
+    from mf_ext.convert import ConversionError
+
+    src = synth_hf(tmp_path / "hf", family=family, tied=True)
+    t = load_file(src / "model.safetensors")
+    t["lm_head.weight"] = t["model.embed_tokens.weight"].clone()
+    save_file(t, src / "model.safetensors", metadata={"format": "pt"})
+    plan = plugin(family).convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False).plan
+    assert "lm_head.weight" in plan.dropped and "lm_head.weight" not in {x.name for x in plan.targets}
+    t["lm_head.weight"][0, 0] += 1
+    save_file(t, src / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ConversionError, match="'lm_head.weight' differs from 'model.embed_tokens.weight'"):
+        plugin(family).convert_pt_to_ms(src, tmp_path / "x.ckpt", progress=False)
+    assert not (tmp_path / "x.ckpt").exists()
