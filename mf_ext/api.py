@@ -40,6 +40,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("MF_EXT_CACHE") or Path.home() / ".cache" / "mf-ext")
 
 
+def check_hf_dir(src: Path) -> list[Path]:
+    """An HF checkpoint folder must exist and hold config.json and weights; returns the weight files."""
+    if not src.is_dir():
+        raise ConfigError(f"--convert: {str(src)!r} is not a folder (expected an HF checkpoint folder with config.json)")
+    if not (src / "config.json").is_file():
+        raise ConfigError(f"--convert: {str(src)!r} has no config.json (expected an HF checkpoint folder)")
+    files = hf_weight_files(src)
+    if not files:
+        raise ConfigError(f"--convert: {str(src)!r} holds no weights (*.safetensors, *.bin or consolidated.*.pth)")
+    return files
+
+
 def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = None, qkv_concat: bool = False,
                    cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Path:
     """Convert an HF folder with the plug-in's ``convert_pt_to_ms`` once; later calls with unchanged input reuse it.
@@ -49,13 +61,7 @@ def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = Non
     interrupted conversion never leaves a file that looks finished.
     """
     src = Path(hf_dir)
-    if not src.is_dir():
-        raise ConfigError(f"--convert: {str(hf_dir)!r} is not a folder (expected an HF checkpoint folder with config.json)")
-    if not (src / "config.json").is_file():
-        raise ConfigError(f"--convert: {str(hf_dir)!r} has no config.json (expected an HF checkpoint folder)")
-    files = hf_weight_files(src)
-    if not files:
-        raise ConfigError(f"--convert: {str(hf_dir)!r} holds no weights (*.safetensors, *.bin or consolidated.*.pth)")
+    files = check_hf_dir(src)
     h = hashlib.sha256()
     for f in [src / "config.json", *files, *(src / n for n in ("model.safetensors.index.json",) if (src / n).exists())]:
         st = f.stat()
@@ -93,7 +99,8 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
     try:
         derived = cfg_cls.from_hf_config(hf)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r}: {exc}") from None
+        detail = str(exc).removeprefix("config.json: ")
+        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r}: {detail}") from None
     # Only the architecture comes from config.json; run settings (seq_length, dtypes, use_past, pet_config, ...)
     # stay as the YAML says.
     model_config = cfg.model.model_config
@@ -176,8 +183,7 @@ def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=N
         plugin = plugin_of(entries)
         if plugin is None:
             raise ConfigError("--convert needs the model's plug-in: the YAML's model.arch has no auto_register")
-        if not hf_dir.is_dir():
-            raise ConfigError(f"--convert: {str(convert)!r} is not a folder (expected an HF checkpoint folder with config.json)")
+        check_hf_dir(hf_dir)
         _apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
         checkpoint = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)

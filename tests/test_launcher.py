@@ -1,0 +1,110 @@
+"""run_mindformer_ext.py end to end: --convert an HF folder, predict, compare with HF transformers' own greedy text."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_YAML = REPO / "research" / "llama3_1" / "predict_demo.yaml"
+PLUGIN = REPO / "research" / "llama3_1"
+DEMO_TOKENIZER_JSON = PLUGIN / "demo" / "hf" / "tokenizer.json"
+
+
+def run_launcher(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MF_EXT_CACHE=str(cache))
+    return subprocess.run([sys.executable, str(REPO / "run_mindformer_ext.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory) -> Path:
+    # A different architecture than the demo YAML declares (hidden 64, 3 layers, 1 kv head): --convert must take it
+    # from config.json. The vocabulary matches the demo tokenizer so real text round-trips.
+    return make_hf_llama(tmp_path_factory.mktemp("hf") / "tiny", vocab_size=1280, hidden_size=64, num_layers=3,
+                         num_heads=4, num_kv_heads=1, rope_scaling=LLAMA31_ROPE_SCALING, seed=3)
+
+
+def hf_greedy_text(hf_dir: Path, prompt: str, new_tokens: int) -> str:
+    import torch
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(DEMO_TOKENIZER_JSON))
+    ids = [1024] + tok(prompt, add_special_tokens=False)["input_ids"]  # <|begin_of_text|> = 1024 in the demo vocab
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False, eos_token_id=None,
+                             pad_token_id=0)
+    return tok.decode(out[0].tolist(), skip_special_tokens=True)
+
+
+def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
+    prompt, n = "The keeper climbed the stairs", 12
+    cache = tmp_path / "cache"
+    args = ["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--convert", str(tiny_hf),
+            "--predict_data", prompt, "--max_new_tokens", str(n), "--output_dir", str(tmp_path / "out"),
+            "--model.model_config.eos_token_id", "-1"]  # never stop early: compare exactly n tokens
+    res = run_launcher(args, tmp_path, cache)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "converting" in res.stdout
+    written = (tmp_path / "out" / "text_generation_result.txt").read_text().strip()
+    assert written == hf_greedy_text(tiny_hf, prompt, n)
+    assert written in res.stdout
+
+    # second run: the conversion is reused, the text is the same
+    res2 = run_launcher(args, tmp_path, cache)
+    assert res2.returncode == 0, res2.stderr[-3000:]
+    assert "using cached conversion" in res2.stdout and "converting" not in res2.stdout
+    assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == written
+
+
+def test_python_api_convert_logits_match_hf(tiny_hf, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    import mf_ext
+
+    monkeypatch.setenv("MF_EXT_CACHE", str(tmp_path / "cache"))
+    model = mf_ext.load_model(DEMO_YAML, register_path=PLUGIN, convert=tiny_hf, mode=1)
+    assert model.config.hidden_size == 64 and model.config.num_layers == 3 and model.config.n_kv_heads == 1
+    assert model.config.seq_length == 256  # a run setting: stays the YAML's
+    ids = np.random.default_rng(0).integers(0, 1280, size=(2, 40)).astype(np.int32)
+    ours = mf_ext.logits(model, ids)
+    ref = AutoModelForCausalLM.from_pretrained(tiny_hf, torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        theirs = ref(torch.tensor(ids, dtype=torch.long)).logits.numpy()
+    assert ours.shape == theirs.shape
+    assert float(np.abs(ours - theirs).max()) <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--convert", "/nonexistent/hf"], "--convert: '/nonexistent/hf' is not a folder"),
+        (["--predict_data"], "expected at least one argument"),
+        (["--model.model_config.seq_length"], "has no value"),
+        ([], "predict needs --predict_data"),
+    ],
+)
+def test_launcher_bad_flags(tmp_path, extra, needle):
+    res = run_launcher(["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), *extra], tmp_path, tmp_path / "c")
+    assert res.returncode != 0
+    assert needle in res.stderr
+
+
+def test_convert_folder_without_weights_leaves_nothing(tmp_path):
+    hf = tmp_path / "empty_hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    cache = tmp_path / "cache"
+    res = run_launcher(["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--convert", str(hf),
+                        "--predict_data", "x"], tmp_path, cache)
+    assert res.returncode == 2
+    assert "holds no weights" in res.stderr
+    assert not cache.exists() or not any(cache.rglob("*.ckpt"))
