@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 from convert_helpers import plugin
-from hf_fixtures import make_hf_llama
+from hf_fixtures import make_hf_llama, make_hf_qwen2
 
 ms = pytest.importorskip("mindspore")
 
@@ -80,7 +80,7 @@ def test_qkv_concat_equals_mindformers(tmp_path, hf_models):
         np.testing.assert_array_equal(_np(ours[name]), _np(theirs[name]), err_msg=name)
 
 
-def _mf_llama(cfg: dict, qkv_concat: bool, seq: int):
+def _mf_llama(cfg: dict, qkv_concat: bool, seq: int, **extra):
     from mindformers import LlamaConfig, LlamaForCausalLM
 
     # the settings under which MindFormers' built-in Llama runs on CPU (see the team brief)
@@ -91,7 +91,7 @@ def _mf_llama(cfg: dict, qkv_concat: bool, seq: int):
         max_position_embedding=cfg["max_position_embeddings"], use_past=False, use_flash_attention=False,
         fused_rms_norm=False, use_rope_slice=True, qkv_concat=qkv_concat, compute_dtype="float32",
         layernorm_compute_type="float32", softmax_compute_type="float32", rotary_dtype="float32",
-        param_init_type="float32")
+        param_init_type="float32", **extra)
     net = LlamaForCausalLM(mc)
     net.set_train(False)
     return net
@@ -129,6 +129,36 @@ def test_mindformers_llama_logits_match_hf(tmp_path, hf_models, qkv_concat):
         for f in sorted(out.glob("*.safetensors")):
             params.update(ms.load_checkpoint(str(f), format="safetensors"))
     not_loaded, unused = ms.load_param_into_net(net, params, strict_load=True)
+    assert not_loaded == [] and unused == []
+    out = net(ms.Tensor(ids, ms.int32))
+    logits = (out[0] if isinstance(out, tuple) else out).asnumpy().reshape(ref.shape)
+    assert np.abs(logits - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("qkv_concat", [False, True])
+def test_qwen2_through_mindformers_llama_matches_hf(tmp_path, qkv_concat):
+    """Qwen2 (q/k/v biases, tied embeddings) runs on MindFormers' Llama cells with qkv_has_bias. With qkv_concat
+    the fused bias must be grouped like the weight (MindFormers' own convert_qkv_concat_weight concatenates the
+    biases plainly, which this model would split wrongly whenever n_kv_heads > 1)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    ms.set_context(device_target="CPU", mode=ms.GRAPH_MODE)
+    src = make_hf_qwen2(tmp_path / "hf", num_heads=4, num_kv_heads=2, tie_word_embeddings=True)
+    with torch.no_grad():  # random init leaves biases at 0: make them matter
+        m = AutoModelForCausalLM.from_pretrained(src, attn_implementation="eager").eval()
+        for n, p in m.named_parameters():
+            if n.endswith("bias"):
+                p.copy_(torch.randn_like(p) * 0.5)
+        m.save_pretrained(src)
+    cfg = json.loads((src / "config.json").read_text())
+    seq = 12
+    ids = np.random.RandomState(0).randint(0, cfg["vocab_size"], (1, seq))
+    with torch.no_grad():
+        ref = m(torch.tensor(ids)).logits.float().numpy()
+    plugin("qwen2").convert_pt_to_ms(src, tmp_path / "w.ckpt", qkv_concat=qkv_concat, progress=False)
+    net = _mf_llama(cfg, qkv_concat, seq, qkv_has_bias=True, tie_word_embeddings=True)
+    not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(tmp_path / "w.ckpt")), strict_load=True)
     assert not_loaded == [] and unused == []
     out = net(ms.Tensor(ids, ms.int32))
     logits = (out[0] if isinstance(out, tuple) else out).asnumpy().reshape(ref.shape)
