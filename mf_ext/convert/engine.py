@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,13 @@ from mf_ext.convert.spec import LAYER, Drop, Fuse, Layout, Op, Rename, Spec, eva
 from mf_ext.convert.writers import CkptWriter, RawCopy, SafetensorsDirWriter, Target
 
 _CHUNK_BYTES = 64 * 2**20  # casts of plain renames run in row chunks of about this size
+
+# what MindSpore/MindFormers training checkpoints store besides the network's weights
+TRAINING_STATE = re.compile(
+    r"^(adam_[mv]|moment[12]|accu_grads|exp_avg|exp_avg_sq)\.|"
+    r"^(global_step|learning_rate|beta[12]_power|epoch_num|step_num|loss_scale|scale_sense|"
+    r"current_iterator_step|last_overflow_iterator_step)$"
+)
 
 
 def human(n: float) -> str:
@@ -50,6 +58,9 @@ class Step:
     inverse: bool = False
     optional: bool = False
     reason: str = ""
+    same_as: str | None = None  # drop steps: the tensor the dropped one must equal
+    out_dtype: str = ""  # set by build_plan
+    same_dtype: bool = True  # every source already has out_dtype (a pure rename copies bytes)
 
 
 @dataclass
@@ -170,10 +181,9 @@ def _steps(rules, dims, flags, direction: str) -> list[Step]:
         for layer in _layers_of(rule, dims["layers"]):
             if isinstance(rule, Drop):
                 if direction == "hf_to_ms":
-                    st = Step("drop", [_expand(rule.hf, layer)], [], [()], [], optional=rule.optional,
-                              reason=rule.reason)
-                    st.same_as = _expand(rule.same_as, layer) if rule.same_as else None  # type: ignore[attr-defined]
-                    steps.append(st)
+                    steps.append(Step("drop", [_expand(rule.hf, layer)], [], [()], [], optional=rule.optional,
+                                      reason=rule.reason,
+                                      same_as=_expand(rule.same_as, layer) if rule.same_as else None))
                 continue
             if isinstance(rule, Rename):
                 hf_shape = eval_shape(rule.shape, dims)
@@ -227,8 +237,8 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
             consumed[n] = s.kind
         if s.kind == "drop":
             dropped[s.sources[0]] = s.reason
-            if getattr(s, "same_as", None):
-                same_checks.append((s.sources[0], s.same_as))  # type: ignore[attr-defined]
+            if s.same_as:
+                same_checks.append((s.sources[0], s.same_as))
             continue
         kept.append(s)
     src_desc = ", ".join(str(p) for p in reader.files[:3]) or "?"
@@ -259,8 +269,8 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
             t = Target(n, out_dtype, tuple(shape))
             targets.append(t)
             step_bytes += t.nbytes
-        s.out_dtype = out_dtype  # type: ignore[attr-defined]
-        s.same_dtype = all(available[n].dtype == out_dtype for n in s.sources)  # type: ignore[attr-defined]
+        s.out_dtype = out_dtype
+        s.same_dtype = all(available[n].dtype == out_dtype for n in s.sources)
         if s.kind == "copy" and s.same_dtype:
             need = 0
         elif s.kind == "copy":
@@ -285,8 +295,7 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
 # ---------------------------------------------------------------------------------------------- execution
 def _produce(step: Step, reader: Reader, dims: dict[str, int]):
     """Yield (target index, payload) for one step; payloads are RawCopy, an array, or a generator of pieces."""
-    out_dtype = step.out_dtype  # type: ignore[attr-defined]
-    same = step.same_dtype  # type: ignore[attr-defined]
+    out_dtype, same = step.out_dtype, step.same_dtype
     if step.kind == "copy":
         info = reader.tensors[step.sources[0]]
         if same and info.ranges:
@@ -363,6 +372,7 @@ class Result:
     seconds: float
     bytes_written: int
     peak_anon: int
+    lora: Result | None = None  # the PEFT adapter export, when the input held LoRA tensors
 
     def summary(self) -> str:
         gbs = self.bytes_written / max(self.seconds, 1e-9) / 1e9
@@ -473,6 +483,12 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
             qkv_concat = any(".w_qkv." in n or ".w_gate_hidden." in n for n in reader.tensors)
         from mf_ext.convert.lora import is_lora
 
+        # a MindSpore training checkpoint also holds optimizer moments and loop counters: not model weights
+        state = sorted(n for n in reader.tensors if TRAINING_STATE.match(n))
+        for n in state:
+            del reader.tensors[n]
+        if state and not dry_run:
+            print_fn(f"note: skipped {len(state)} optimizer/training-state tensors ({_fmt_names(state, 3)})")
         lora = sorted(n for n in reader.tensors if is_lora(n))
         for n in lora:  # the base model goes to the HF folder, the LoRA pairs to a PEFT adapter folder
             del reader.tensors[n]
@@ -505,7 +521,7 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
             adapter = Path(lora_output) if lora_output else Path(str(out) + "_lora")
             lr = lora_to_peft(spec, inp, adapter, dtype, lora_alpha=lora_alpha, hf_config=cfg,
                               base_model_name_or_path=str(out))
-            result.lora = lr  # type: ignore[attr-defined]
+            result.lora = lr
             print_fn(f"LoRA adapter ({len(lr.plan.targets)} tensors, lora_alpha={lora_alpha}) -> {str(adapter)!r}")
         return result
     finally:

@@ -26,13 +26,11 @@ def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors",
         steps, targets = [], []
         for name in sorted(reader.tensors, key=lambda n: reader.tensors[n].sort_key):
             info = reader.tensors[name]
-            s = Step("copy", [name], [name], [info.shape], [info.shape])
-            s.out_dtype = dt or info.dtype  # type: ignore[attr-defined]
-            if dt is not None and info.dtype not in dtypes.FLOAT_DTYPES:
-                s.out_dtype = info.dtype  # type: ignore[attr-defined]
-            s.same_dtype = s.out_dtype == info.dtype  # type: ignore[attr-defined]
-            steps.append(s)
-            targets.append(Target(name, s.out_dtype, info.shape))  # type: ignore[attr-defined]
+            # --dtype applies to floating tensors; integer ones (step counters ...) keep theirs
+            out_dtype = dt if dt is not None and info.dtype in dtypes.FLOAT_DTYPES else info.dtype
+            steps.append(Step("copy", [name], [name], [info.shape], [info.shape], out_dtype=out_dtype,
+                              same_dtype=out_dtype == info.dtype))
+            targets.append(Target(name, out_dtype, info.shape))
         cfg_src = find_source_config(inp) if inp.suffix == ".ckpt" else (inp / "config.json" if inp.is_dir() else None)
         cfg = json.loads(cfg_src.read_text()) if cfg_src and cfg_src.is_file() else None
         plan = Plan("resplit", steps, targets, {}, {}, {}, list(reader.files), sum(t.nbytes for t in targets),

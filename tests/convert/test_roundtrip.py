@@ -163,3 +163,24 @@ def test_tied_checkpoint_that_still_stores_lm_head(tmp_path, family):
     with pytest.raises(ConversionError, match="'lm_head.weight' differs from 'model.embed_tokens.weight'"):
         plugin(family).convert_pt_to_ms(src, tmp_path / "x.ckpt", progress=False)
     assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_training_checkpoint_state_is_skipped(tmp_path):
+    """A MindSpore training checkpoint (optimizer moments, counters) converts back to the bare model."""
+    ms = pytest.importorskip("mindspore")
+    import numpy as np
+
+    src = synth_hf(tmp_path / "hf")
+    p = plugin("llama")
+    p.convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+    params = ms.load_checkpoint(str(tmp_path / "w.ckpt"))
+    extra = {f"adam_m.{n}": v.asnumpy() * 0 for n, v in params.items()}
+    extra.update({"global_step": np.array([7], np.int32), "scale_sense": np.array(1.0, np.float32)})
+    items = [{"name": n, "data": v} for n, v in params.items()]
+    items += [{"name": n, "data": ms.Tensor(v)} for n, v in extra.items()]
+    ms.save_checkpoint(items, str(tmp_path / "train.ckpt"))
+    notes = []
+    p.convert_ms_to_pt(tmp_path / "train.ckpt", tmp_path / "back", hf_config=src / "config.json", progress=False,
+                       print_fn=notes.append)
+    assert read_st_dir(src) == read_st_dir(tmp_path / "back")
+    assert any("skipped 23 optimizer/training-state tensors" in n for n in notes)
