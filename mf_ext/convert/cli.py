@@ -117,7 +117,7 @@ def _parser():
     def ArgumentParser(*a, _cls=ArgumentParser, **k):  # noqa: N802 -- same name, one formatter everywhere
         return _cls(*a, formatter_class=Fmt, **k)
 
-    top = ArgumentParser(prog="mf-ext convert", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+    top = ArgumentParser(prog="mf-ext convert", description="\n\n".join(__doc__.split("\n\n")[1:4]), epilog=EXAMPLES,
                          default_env=True, env_prefix=ENV_PREFIX)
     subs = top.add_subcommands(dest="subcommand", required=True)
 

@@ -241,11 +241,12 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
                 same_checks.append((s.sources[0], s.same_as))
             continue
         kept.append(s)
-    src_desc = ", ".join(str(p) for p in reader.files[:3]) or "?"
-    if missing:
-        raise ConversionError(f"missing tensors in {src_desc!r} for a {spec.name!r} model with "
-                              f"{dims['layers']} layers: {_fmt_names(missing)}")
+    src_desc = str(reader.files[0].parent if len(reader.files) > 1 else reader.files[0]) if reader.files else "?"
     unexpected = [n for n in available if n not in consumed]
+    if missing:
+        also = f"; also unexpected: {_fmt_names(unexpected, 4)}" if unexpected else ""
+        raise ConversionError(f"missing tensors in {src_desc!r} for a {spec.name!r} model with "
+                              f"{dims['layers']} layers: {_fmt_names(missing)}{also}")
     if unexpected:
         raise ConversionError(f"unexpected tensors in {src_desc!r} (not in the {spec.name!r} mapping; is this "
                               f"checkpoint of another model or format?): {_fmt_names(unexpected)}")
@@ -272,20 +273,19 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
         s.out_dtype = out_dtype
         s.same_dtype = all(available[n].dtype == out_dtype for n in s.sources)
         if s.kind == "copy" and s.same_dtype:
-            need = 0
-        elif s.kind == "copy":
-            need = 3 * _CHUNK_BYTES
-        else:  # whole-tensor transform: inputs in float32 at worst, plus the output
-            need = 2 * step_bytes + sum(available[n].nbytes for n in s.sources) * 2
+            need = 0  # bytes move file to file
+        elif s.kind in ("copy", "fuse", "split"):
+            need = 3 * _CHUNK_BYTES  # streamed in pieces (cast chunk, interleave buffer)
+        else:  # whole-tensor op (transpose, rotary permute): output plus a float32 cast of it at worst
+            need = 3 * step_bytes
         peak = max(peak, need)
     # read sources in file order: sequential IO, and each shard's pages can be dropped once passed
     order = sorted(range(len(kept)), key=lambda i: min(available[n].sort_key for n in kept[i].sources))
     kept = [kept[i] for i in order]
     by_name = {t.name: t for t in targets}
-    targets = [by_name[n] for s in kept for n in s.targets]
-    dup = {t.name for t in targets if list(by_name).count(t.name) > 1}
-    if len(by_name) != len(targets) or dup:
+    if len(by_name) != len(targets):
         raise ConversionError(f"spec {spec.name!r} produces some tensor twice")
+    targets = [by_name[n] for s in kept for n in s.targets]
     total = sum(t.nbytes for t in targets)
     plan = Plan(direction, kept, targets, dropped, dims, flags, list(reader.files), total, peak + 64 * 2**20, cfg)
     plan.same_checks = same_checks
