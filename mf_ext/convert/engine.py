@@ -108,10 +108,8 @@ def planned_files(plan: Plan, output: str | Path, fmt: str, max_shard_bytes: int
         if size and size + t.nbytes > max_shard_bytes:
             n, size = n + 1, 0
         size += t.nbytes
-    shards = ["model.safetensors"] if n == 1 and fmt.startswith("hf") else [
-        f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)] if n > 1 else ["model.safetensors"]
-    index = ["model.safetensors.index.json"] if n > 1 or not fmt.startswith("hf") else []
-    return [str(out / f) for f in [*shards, *index, "config.json"]]
+    shards = [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)] if n > 1 else ["model.safetensors"]
+    return [str(out / f) for f in [*shards, "model.safetensors.index.json", "config.json"]]
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -509,7 +507,7 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
         elif spec.generation_config is not None:
             extra["generation_config.json"] = spec.generation_config(cfg)
         writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "pt"},
-                                      extra_files=extra)
+                                      always_index=True, extra_files=extra)
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "ms_to_hf")

@@ -35,7 +35,7 @@ def test_roundtrip_bit_exact(tmp_path, family, dtype, shards, qkv_concat, tied, 
         assert a[name] == b[name], name
     cfg = json.loads((back / "config.json").read_text())
     assert cfg["tie_word_embeddings"] is tied and cfg["torch_dtype"] == dtype
-    assert (back / "generation_config.json").is_file()
+    assert (back / "generation_config.json").is_file() and (back / "model.safetensors.index.json").is_file()
     # fused names really were fused in the middle, and nothing temporary is left anywhere
     if fmt == "safetensors":
         mid_names = set(read_st_dir(mid))
