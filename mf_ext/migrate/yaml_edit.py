@@ -12,7 +12,6 @@ instead of writing a file that means something else.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -146,17 +145,46 @@ def format_scalar(value: Any, like: str = "") -> str:
         text = yaml.safe_dump(value).split("\n")[0]  # '1.0e-05', '500000.0': forms safe_load reads as float
         return text
     if isinstance(value, str):
-        if like.startswith("'"):
+        if like.startswith("'") and value.isprintable():  # single quotes would fold newlines
             return "'" + value.replace("'", "''") + "'"
-        plain_ok = yaml.safe_load(value) == value and value.strip() == value and "#" not in value
+        plain_ok = value.isprintable() and value.strip() == value and "#" not in value and _reads_back(value)
         if like and not like.startswith('"') and plain_ok:
             return value
         if not like and plain_ok and re.fullmatch(r"[A-Za-z_][\w.:/-]*", value):
             return value  # identifiers and dotted class references read best unquoted
-        return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+        return _double_quoted(value)
+    if isinstance(value, dict) and not value:
+        return "{}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(format_scalar(v) for v in value) + "]"
     raise YamlEditError(f"cannot write a value of type {type(value).__name__} inline: {value!r}")
+
+
+def _double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar. Whatever is not printable as-is is escaped: YAML has \\x, \\u and \\U escapes
+    and, unlike JSON, no surrogate pairs (so ``json.dumps`` is not enough)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _reads_back(text: str) -> bool:
+    """True if ``text`` written plain parses back as the same string."""
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
 
 
 def _format_block(value: dict, indent: int, step: int, nl: str = "\n") -> list[str]:
@@ -251,8 +279,11 @@ class YamlDocument:
             return
         e = self._entry(path)
         del self.lines[e.line : e.end]
-        del _dict_get(self.data, path[:-1])[path[-1]]
+        parent = _dict_get(self.data, path[:-1])
+        del parent[path[-1]]
         self._reindex()
+        if not parent and len(path) > 1:
+            self._replace(path[:-1], {})  # "key:" alone would now read as null
 
     def _replace(self, path: KeyPath, value: Any) -> None:
         e = self._entry(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
 import subprocess
 import sys
@@ -356,3 +357,63 @@ def test_windows_line_endings_and_document_marker_are_kept():
     assert yaml.safe_load(new) == expected_dict(yaml.safe_load(PREDICT.read_text()), "llama3_1_8b")
     with pytest.raises(MigrationError, match="not valid YAML .*single document"):
         migrate_text(PREDICT.read_text() + "---\nother: 1\n", "llama3_8b")
+
+
+# ------------------------------------------------------------------------------------- editor, property-based
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.booleans(),
+    st.none(),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+_KEYS = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)
+
+
+def _block_paths(data, prefix=()):
+    """Key paths of every mapping entry reachable through mappings only (what the editor may change)."""
+    out = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.append((*prefix, k))
+            out.extend(_block_paths(v, (*prefix, k)))
+    return out
+
+
+@settings(max_examples=int(os.environ.get("MF_EXT_HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None,
+          phases=[Phase.explicit, Phase.generate])  # no shrinking: a failure prints its draws, and CI time stays bounded
+@given(data=st.data())
+def test_editor_edits_mean_exactly_what_was_asked(data):
+    text = FINETUNE.read_text()
+    expected = yaml.safe_load(text)
+    doc = YamlDocument(text)
+    for _ in range(data.draw(st.integers(1, 6))):
+        paths = [p for p in _block_paths(expected) if not isinstance(_get(expected, p[:-1]), list)]
+        # never edit inside the anchored dataset mapping: its alias shares it (covered by the TRICKY test)
+        paths = [p for p in paths if p[0] != "train_dataset" and p[0] != "train_dataset_task"]
+        action = data.draw(st.sampled_from(["set", "insert", "delete", "dict"]))
+        path = data.draw(st.sampled_from(paths))
+        parent = _get(expected, path[:-1])
+        if action == "set":
+            value = data.draw(_SCALARS)
+            doc.set(path, value)
+            parent[path[-1]] = value
+        elif action == "dict":
+            value = data.draw(st.dictionaries(_KEYS, _SCALARS, min_size=1, max_size=3))
+            doc.set(path, value)
+            parent[path[-1]] = value
+        elif action == "insert" and isinstance(_get(expected, path), dict):
+            key = data.draw(_KEYS)
+            value = data.draw(_SCALARS)
+            doc.set((*path, key), value)
+            _get(expected, path)[key] = value
+        elif action == "delete" and len(path) > 1:
+            doc.delete(path)
+            del parent[path[-1]]
+        doc.check()
+    assert yaml.safe_load(doc.text) == expected
+    # comments outside the edited lines are still there
+    assert doc.text.startswith(text.split("\nseed:")[0])
