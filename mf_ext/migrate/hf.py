@@ -19,7 +19,8 @@ ARCH_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 _TOKEN_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
-# model_config fields written to a YAML for an HF config (MindFormers' LlamaConfig names), in YAML order.
+# model_config fields written to a YAML for an HF config (MindFormers' LlamaConfig names), in YAML order; a plug-in
+# config class's own ``HF_ARCHITECTURE_KEYS`` takes precedence.
 YAML_FIELDS: tuple[str, ...] = (
     "hidden_size", "num_layers", "num_heads", "n_kv_heads", "head_dim", "vocab_size", "intermediate_size",
     "rms_norm_eps", "bos_token_id", "eos_token_id", "pad_token_id", "max_position_embedding", "theta",
@@ -95,7 +96,7 @@ def hf_to_model_config(
         msg = str(exc)
         raise HFConfigError(msg if msg.startswith(source) else f"{source}: {msg}") from None
     out: dict[str, Any] = {}
-    for name in YAML_FIELDS:
+    for name in getattr(cls, "HF_ARCHITECTURE_KEYS", YAML_FIELDS):  # the class's own list when it has one
         value = getattr(cfg, name, None)
         if value is None:
             continue
