@@ -5,7 +5,7 @@
 
 Both sides run a full AdamW step (forward, loss on every position, backward, update) in fp32 on the same random
 token batch; ours is the compiled (graph mode) step that `--run_mode finetune` uses. Prints tokens/s for each and
-the ratio. Threads: MindSpore and torch each use their defaults for this machine.
+the ratio. Both use the same number of CPU threads (``--threads``, default 1).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def bench_ours(a, ids: np.ndarray) -> float:
     from mf_ext.registry import load_plugin
     from mf_ext.train.runner import _build_optimizer, _train_step_cell, lr_schedule
 
-    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
+    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU", runtime_num_threads=a.threads)
     ms.set_seed(0)
     plugin = load_plugin(str(REPO / "research" / "llama3_1"))
     cfg_cls = plugin.import_module("llama3_1_config").Llama3Config
@@ -56,6 +56,7 @@ def bench_hf(a, ids: np.ndarray) -> float:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
     cfg = LlamaConfig(
         hidden_size=a.hidden, num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.kv_heads,
         intermediate_size=a.ffn, vocab_size=a.vocab, max_position_embeddings=a.seq, attn_implementation="eager",
@@ -70,7 +71,7 @@ def bench_hf(a, ids: np.ndarray) -> float:
         loss = model(input_ids=x, labels=x).loss
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     for _ in range(a.warmup):
         one()
@@ -92,6 +93,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument(
+        "--threads", type=int, default=1,
+        help="CPU threads for both (torch.set_num_threads / MindSpore runtime_num_threads); on a shared machine "
+        "more threads than free cores makes torch's spinning thread pool many times slower",
+    )  # fmt: skip
     a = p.parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
     ids = np.random.default_rng(0).integers(0, a.vocab, size=(a.batch, a.seq + 1)).astype(np.int64)
@@ -99,7 +105,8 @@ def main(argv=None) -> int:
     t_hf = bench_hf(a, ids)
     t_ours = bench_ours(a, ids)
     print(f"model: hidden {a.hidden}, layers {a.layers}, heads {a.heads}/{a.kv_heads}, ffn {a.ffn}, vocab {a.vocab}; "
-          f"batch {a.batch} x seq {a.seq}, {a.steps} timed AdamW steps (after {a.warmup} warm-up), fp32, CPU")  # fmt: skip
+          f"batch {a.batch} x seq {a.seq}, {a.steps} timed AdamW steps (after {a.warmup} warm-up), fp32, CPU, "
+          f"{a.threads} thread(s) each")  # fmt: skip
     print(f"HF transformers + torch : {tokens / t_hf:9.0f} tokens/s  ({1000 * t_hf / a.steps:.1f} ms/step)")
     print(f"ours (MindSpore graph)  : {tokens / t_ours:9.0f} tokens/s  ({1000 * t_ours / a.steps:.1f} ms/step)")
     print(f"ratio ours / HF         : {t_hf / t_ours:.2f}x")
