@@ -85,6 +85,8 @@ def _models():
     class MsToHf(_WithModel):
         ms_config: str | None = None
         qkv_concat: bool | None = None
+        lora_output: str | None = None
+        lora_alpha: float = 16
 
     class Resplit(_Base):
         format: Literal["ckpt", "safetensors"] = "safetensors"
@@ -155,6 +157,9 @@ def _parser():
     p.add_argument("--ms_config", type=str | None, default=None,
                    help="MindFormers model YAML to derive config.json from (--config model.yaml also works)")
     p.add_argument("--qkv_concat", type=bool | None, default=None, help="default: detected from tensor names")
+    p.add_argument("--lora_output", type=str | None, default=None,
+                   help="PEFT adapter folder for LoRA tensors in the input (default: <output_path>_lora)")
+    p.add_argument("--lora_alpha", type=float, default=16, help="LoRA alpha used in training (not stored in ckpt)")
     subs.add_subcommand("ms_to_hf", p, help="MindSpore -> HF folder (safetensors + config.json)")
 
     p = ArgumentParser(description="re-shard or re-format a checkpoint, names unchanged", epilog=EXAMPLES,
@@ -216,7 +221,8 @@ def _run(sub: str, args) -> int:
             kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
         else:
             fn = plugin.convert_ms_to_pt
-            kw.update(hf_config=args.hf_config, ms_config=args.ms_config, qkv_concat=args.qkv_concat)
+            kw.update(hf_config=args.hf_config, ms_config=args.ms_config, qkv_concat=args.qkv_concat,
+                      lora_output=args.lora_output, lora_alpha=args.lora_alpha)
         result = fn(args.input_path, args.output_path, **kw)
     if args.dry_run:
         return 0
