@@ -249,6 +249,36 @@ def test_migrated_llama3_8b_yaml_matches_a_llama3_8b_checkpoint(migrated_8b, tmp
     assert planned["model.tok_embeddings.embedding_weight"] == (128256, 4096)
     assert planned["model.layers.31.feed_forward.w1.weight"] == (14336, 4096)
     assert not (tmp_path / "out.ckpt").exists()
+    # and the migrated YAML is Meta's Llama-3-8B architecture (its config.json has no pad token)
+    got, want = _with_hf_defaults(yaml_arch), _with_hf_defaults(LLAMA3_8B_HF)
+    assert {f: got[f] for f in ARCH_FIELDS if f != "pad_token_id"} == {f: want[f] for f in ARCH_FIELDS if f != "pad_token_id"}
+
+
+LLAMA31_70B_HF = {
+    **LLAMA31_8B_INSTRUCT_HF, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
+    "num_attention_heads": 64, "eos_token_id": 128001,
+}  # fmt: skip
+
+
+def test_migrated_llama3_1_70b_yaml_matches_a_llama3_1_70b_checkpoint(tmp_path):
+    """Same for 70B (a 141 GB sparse file): the 70B preset from the 7B predict YAML fits Meta's 70B shapes."""
+    from mf_ext.config import load_config
+    from mf_ext.registry import load_plugin
+
+    migrated = tmp_path / "predict_llama3_1_70b.yaml"
+    migrated.write_text(migrate_text((REPO / "configs/llama2/predict_llama2_7b.yaml").read_text(), "llama3_1_70b").text)
+    expected = expected_ms_shapes(_model_config(load_config(str(migrated), register_path=str(PLUGIN))))
+    ckpt = tmp_path / "Llama-3.1-70B"
+    ckpt.mkdir()
+    st = write_header_only_safetensors(ckpt, hf_llama_shapes(LLAMA31_70B_HF))
+    assert st.stat().st_size > 140 * 10**9
+    yaml_arch = yaml_to_hf_config(yaml.safe_load(migrated.read_text()), PLUGIN)
+    plan = load_plugin(PLUGIN).convert_pt_to_ms(str(ckpt), str(tmp_path / "out.ckpt"), dry_run=True,
+                                                hf_config=yaml_arch, print_fn=lambda *_: None)  # fmt: skip
+    assert {t.name: tuple(t.shape) for t in plan.targets} == expected
+    assert expected["model.layers.79.attention.wk.weight"] == (1024, 8192)
+    assert all(_with_hf_defaults(yaml_arch)[f] == _with_hf_defaults(LLAMA31_70B_HF)[f]
+               for f in ARCH_FIELDS if f not in ("bos_token_id", "eos_token_id", "pad_token_id"))  # fmt: skip
 
 
 def test_unmigrated_llama2_yaml_does_not_match_the_llama3_checkpoint(tmp_path):
