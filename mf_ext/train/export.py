@@ -18,7 +18,7 @@ import numpy as np
 _STATE_PREFIXES = ("adam_m.", "adam_v.", "moments.", "accum.", "moment1.", "moment2.")
 _STATE_NAMES = {
     "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "step_num", "epoch_num",
-    "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
+    "scale_sense", "loss_scale", "global_batch_size", "current_iterator_step", "last_overflow_iterator_step",
 }  # fmt: skip
 
 

@@ -17,6 +17,7 @@ under ``msrun`` data parallel with MindSpore's own gradient reducer, and reads t
   state + ``epoch_num``/``step_num``), ``resume_training``, ``load_checkpoint``
 * ``use_parallel: True`` under ``msrun``: data parallel, gradients averaged (``gradients_mean``)
 * ``model.model_config.pet_config`` (LoRA, see :mod:`mf_ext.train.lora`)
+* ``trainer_backend: mindformers`` runs MindFormers' own ``Trainer`` instead (see :mod:`mf_ext.train.mf_trainer`)
 """
 
 from __future__ import annotations
@@ -282,6 +283,16 @@ def finetune(
     if load_checkpoint and not Path(load_checkpoint).exists():
         raise ConfigError(f"load_checkpoint: {str(load_checkpoint)!r} does not exist")
     seed = int(_get(cfg, "seed", 0) or 0)
+    backend = str(_get(cfg, "trainer_backend", "mf_ext"))
+    if backend == "mindformers":
+        from .mf_trainer import finetune_with_mindformers
+
+        return finetune_with_mindformers(
+            cfg, data_files=files, output_dir=out_dir, load_checkpoint=load_checkpoint, resume=resume,
+            progress=progress, log=log,
+        )  # fmt: skip
+    if backend != "mf_ext":
+        raise ConfigError(f"trainer_backend: expected 'mf_ext' or 'mindformers', got {backend!r}")
 
     # Context first (CPU where no Ascend), then the communication group, then anything that builds cells.
     set_context(cfg)

@@ -181,3 +181,24 @@ def test_bad_inputs_are_one_line_errors(ws, tmp_path):
     bad = _cfg(ws, "model.model_config.pet_config.pet_type=lora", "model.model_config.pet_config.target_modules=.*nope")
     with pytest.raises(ConfigError, match=r"target_modules: '\.\*nope' matches no linear layer"):
         finetune(bad[0], train_dataset=ws["data"], output_dir=tmp_path / "o", load_checkpoint=ckpt)
+
+
+def test_mindformers_trainer_backend_on_cpu(ws, tmp_path):
+    """MindFormers' own Trainer runs our model on CPU (CPU overflow check); same first-step loss as our step."""
+    from mf_ext.train import finetune
+    from mf_ext.train.export import model_params
+
+    common = ["runner_config.epochs=1", "runner_config.batch_size=4", "lr_schedule.learning_rate=0.003",
+              "train_dataset.data_loader.shuffle=False"]  # fmt: skip
+    cfg, ckpt = _cfg(ws, *common, "trainer_backend=mindformers")
+    res = finetune(cfg, train_dataset=ws["data"], output_dir=tmp_path / "mf", load_checkpoint=ckpt, progress=False)
+    assert len(res.losses) == 10
+    assert np.mean(res.losses[-3:]) < 0.95 * res.losses[0]
+    last = tmp_path / "mf" / "checkpoint" / "rank_0" / "llama3_1_rank_0-1_10.ckpt"
+    assert last.is_file()
+    trained, base = model_params(last), {k: v for k, v in model_params(ckpt).items()}
+    assert trained.keys() == base.keys()  # optimizer state, loss scale, counters all filtered out
+    assert max(float(np.abs(trained[k] - base[k]).max()) for k in base) > 1e-3
+    ours = finetune(_cfg(ws, *common)[0], train_dataset=ws["data"], output_dir=tmp_path / "ours",
+                    load_checkpoint=ckpt, max_steps=1, progress=False)  # fmt: skip
+    assert ours.losses[0] == pytest.approx(res.losses[0], abs=1e-5)
