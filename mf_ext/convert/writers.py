@@ -24,7 +24,8 @@ CKPT_SLICE_BYTES = 512 * 2**20
 # fsync before the final rename makes the output survive power loss, at the price of waiting for the disk;
 # like cp, torch.save and mindspore.save_checkpoint we do not by default (a killed process is covered either way)
 FSYNC = os.environ.get("MF_EXT_CONVERT_FSYNC", "0") == "1"  # MindSpore slices tensors above 512 MiB into several values of one tag
-_COPY_CHUNK = 64 * 2**20
+_COPY_CHUNK = 64 * 2**20  # user-space copies (fallback path, array writes)
+_KERNEL_CHUNK = 2**30  # copy_file_range request size
 
 
 @dataclass
@@ -68,8 +69,8 @@ class _FdCopier:
             n = min(length, _COPY_CHUNK)
             done = 0
             if self._fast:
-                try:
-                    done = os.copy_file_range(sfd, dst_fd, n, offset)
+                try:  # in-kernel copy: no user buffer, so big requests cost no memory
+                    done = os.copy_file_range(sfd, dst_fd, min(length, _KERNEL_CHUNK), offset)
                 except OSError:
                     self._fast = False
                     done = 0
