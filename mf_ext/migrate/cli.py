@@ -51,11 +51,19 @@ def _migrate_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="PRESET",
                    help=f"target model for --config: {', '.join(PRESETS)}")  # fmt: skip
     p.add_argument("--output", help="where to write the YAML (written to a temporary name, then renamed)")
-    p.add_argument("--register_path", default="research/llama3_1",
-                   help="plug-in folder the written YAML's auto_register entries refer to (for --hf_config)")
+    p.add_argument(
+        "--register_path",
+        default="research/llama3_1",
+        help="plug-in folder the written YAML's auto_register entries refer to (for --hf_config)",
+    )
     p.add_argument("--base", help="with --hf_config: set the architecture in this YAML instead of a template")
-    p.add_argument("--run_mode", default="predict", choices=["predict", "finetune", "train", "eval"], metavar="MODE",
-                   help="run_mode of the YAML written for --hf_config")
+    p.add_argument(
+        "--run_mode",
+        default="predict",
+        choices=["predict", "finetune", "train", "eval"],
+        metavar="MODE",
+        help="run_mode of the YAML written for --hf_config",
+    )
     p.add_argument("--seq_length", type=int, help="seq_length of the YAML written for --hf_config")
     p.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print the diff, write nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the diff")
@@ -141,8 +149,12 @@ def _validate_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", required=True, help="MindFormers YAML to check")
-    p.add_argument("--register_path", action="append", default=[],
-                   help="plug-in folder(s) for auto_register entries (repeat or comma-separate; also REGISTER_PATH)")
+    p.add_argument(
+        "--register_path",
+        action="append",
+        default=[],
+        help="plug-in folder(s) for auto_register entries (repeat or comma-separate; also REGISTER_PATH)",
+    )
     p.add_argument("--hf_config", help="also check the architecture against this HF config.json")
     return p
 

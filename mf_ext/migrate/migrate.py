@@ -43,7 +43,9 @@ class MigrationResult:
 
     def diff(self, original: str, fromfile: str = "a", tofile: str = "b") -> str:
         return "".join(
-            difflib.unified_diff(original.splitlines(True), self.text.splitlines(True), fromfile=fromfile, tofile=tofile)
+            difflib.unified_diff(
+                original.splitlines(True), self.text.splitlines(True), fromfile=fromfile, tofile=tofile
+            )
         )
 
 
@@ -51,7 +53,9 @@ def read_yaml_text(path: str | Path) -> str:
     """The text of a YAML file whose top level is a mapping; one-line errors otherwise."""
     p = Path(path)
     if not p.is_file():
-        raise MigrationError(f"config file {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a file")
+        raise MigrationError(
+            f"config file {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a file"
+        )
     text = p.read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
@@ -310,7 +314,9 @@ def hf_config_to_yaml(
     )
     written = yaml.safe_load(text)["model"]["model_config"]
     if any(written.get(k) != v for k, v in arch.items()):
-        raise MigrationError(f"{source}: internal error: the written YAML does not hold the architecture of config.json")
+        raise MigrationError(
+            f"{source}: internal error: the written YAML does not hold the architecture of config.json"
+        )
     return text
 
 

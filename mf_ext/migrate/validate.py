@@ -34,7 +34,9 @@ MODEL_CONFIG = ("model", "model_config")
 _EXTRA_TOP_LEVEL = {
     "auto_tune", "filepath_prefix", "autotune_per_step", "use_legacy", "device_num", "local_rank",
     "load_ckpt_format", "train_precision_sync", "infer_precision_sync", "generation_config", "adapter_id",
-    "convert",  # mf-ext's launcher: HF folder to convert and load (--convert)
+    # mf-ext's own top-level keys (add new ones here so validate knows them)
+    "convert",  # launcher: HF folder to convert and load (--convert)
+    "trainer_backend",  # mf_ext.train: "mf_ext" or "mindformers"
 }  # fmt: skip
 
 # Sections whose keys MindFormers' template refuses when unknown (Config._raise_error_for_unexpected_key).
@@ -302,7 +304,9 @@ class _Resolver:
                 problems.append(str(exc))
                 return None
             if name is not None and name != cls.__name__:
-                problems.append(f"{_fmt((*path, 'type'))}: {name!r} does not match the auto_register class {cls.__name__!r}")
+                problems.append(
+                    f"{_fmt((*path, 'type'))}: {name!r} does not match the auto_register class {cls.__name__!r}"
+                )
             return cls
         if name is None:
             problems.append(f"{_fmt((*path, 'type'))}: missing (the class to build)")
@@ -319,7 +323,9 @@ class _Resolver:
         if cls is None:
             hint = _did_you_mean(name, table)
             extra = "" if hint else "; a plug-in class needs auto_register: module.Class and --register_path"
-            problems.append(f"{_fmt((*path, 'type'))}: {name!r} is not a registered MindFormers {module_type} class{hint}{extra}")
+            problems.append(
+                f"{_fmt((*path, 'type'))}: {name!r} is not a registered MindFormers {module_type} class{hint}{extra}"
+            )
             return None
         return cls
 
@@ -359,8 +365,12 @@ def _check_keys(
             if isinstance(default, (bool, int, float, str)):
                 hint = type(default)  # unannotated config parameter: its default's type
         if hint is not None and value is not None and not _type_ok(value, hint):
-            extra = " (YAML reads 1e-5 as a string: write 1.0e-5)" if isinstance(value, str) and _looks_float(value) else ""
-            problems.append(f"{_fmt((*path, key))}: expected {_hint_name(hint)}, got {type(value).__name__} {value!r}{extra}")
+            extra = (
+                " (YAML reads 1e-5 as a string: write 1.0e-5)" if isinstance(value, str) and _looks_float(value) else ""
+            )
+            problems.append(
+                f"{_fmt((*path, key))}: expected {_hint_name(hint)}, got {type(value).__name__} {value!r}{extra}"
+            )
     eff = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     eff.update(node)
     return eff
@@ -389,7 +399,15 @@ def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tok
     vocab = _int(eff.get("vocab_size"))
     seq = _int(eff.get("seq_length"))
     max_pos = _int(eff.get("max_position_embedding")) or seq
-    for key in ("hidden_size", "num_heads", "num_layers", "vocab_size", "seq_length", "n_kv_heads", "intermediate_size"):
+    for key in (
+        "hidden_size",
+        "num_heads",
+        "num_layers",
+        "vocab_size",
+        "seq_length",
+        "n_kv_heads",
+        "intermediate_size",
+    ):
         v = mc.get(key)
         if _int(v) is not None and v <= 0:
             problems.append(f"{_fmt((*p, key))}: expected a positive number, got {v!r}")
@@ -423,7 +441,9 @@ def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tok
                         problems.append(f"{_fmt((*p, 'rope_scaling', key))}: expected a number, got {rs[key]!r}")
                 low, high = rs.get("low_freq_factor"), rs.get("high_freq_factor")
                 if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low >= high:
-                    problems.append(f"{_fmt((*p, 'rope_scaling', 'high_freq_factor'))}: {high!r} must be above low_freq_factor {low!r}")
+                    problems.append(
+                        f"{_fmt((*p, 'rope_scaling', 'high_freq_factor'))}: {high!r} must be above low_freq_factor {low!r}"
+                    )
                 orig = rs.get("original_max_position_embeddings")
                 if _int(orig) and max_pos and orig > max_pos:
                     problems.append(
@@ -431,21 +451,29 @@ def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tok
                         f"max_position_embedding {max_pos}"
                     )
             elif kind not in ("linear", "dynamic", "default", None):
-                problems.append(f"{_fmt((*p, 'rope_scaling', 'rope_type'))}: unknown kind {kind!r}{_did_you_mean(str(kind), ['llama3', 'linear', 'dynamic'])}")
+                problems.append(
+                    f"{_fmt((*p, 'rope_scaling', 'rope_type'))}: unknown kind {kind!r}{_did_you_mean(str(kind), ['llama3', 'linear', 'dynamic'])}"
+                )
     pc = cfg.get("parallel_config")
     if isinstance(pc, dict):
         mp, pp = _int(pc.get("model_parallel")), _int(pc.get("pipeline_stage"))
         if mp and mp > 1:
             if heads and heads % mp:
-                problems.append(f"parallel_config.model_parallel: {mp} does not divide model.model_config.num_heads {heads}")
+                problems.append(
+                    f"parallel_config.model_parallel: {mp} does not divide model.model_config.num_heads {heads}"
+                )
             if kv and kv % mp:
-                problems.append(f"parallel_config.model_parallel: {mp} does not divide model.model_config.n_kv_heads {kv}")
+                problems.append(
+                    f"parallel_config.model_parallel: {mp} does not divide model.model_config.n_kv_heads {kv}"
+                )
         layers = _int(eff.get("num_layers"))
         if pp and layers and pp > layers:
             problems.append(f"parallel_config.pipeline_stage: {pp} is more than model.model_config.num_layers {layers}")
 
 
-def _tokenizer_vocab(tok_cls: type | None, tok: dict, base: Path, problems: list[str], warnings: list[str]) -> int | None:
+def _tokenizer_vocab(
+    tok_cls: type | None, tok: dict, base: Path, problems: list[str], warnings: list[str]
+) -> int | None:
     """Number of tokens of the tokenizer the YAML describes, when its files exist (building a tokenizer is cheap;
     building the model is not)."""
     if tok_cls is None:
@@ -463,13 +491,17 @@ def _tokenizer_vocab(tok_cls: type | None, tok: dict, base: Path, problems: list
             path = Path(value)
         if not path.exists():
             # placeholders such as "/path/tokenizer.model" are normal in shipped YAMLs: the vocabulary check is skipped
-            warnings.append(f"processor.tokenizer.{key}: file {value!r} does not exist; tokenizer vocabulary not checked")
+            warnings.append(
+                f"processor.tokenizer.{key}: file {value!r} does not exist; tokenizer vocabulary not checked"
+            )
             return None
         kwargs[key] = str(path)
     try:
         return len(tok_cls(**kwargs))
     except Exception as exc:  # the tokenizer's own error, in one line
-        problems.append(f"processor.tokenizer: building {tok_cls.__name__} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        problems.append(
+            f"processor.tokenizer: building {tok_cls.__name__} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
         return None
 
 
@@ -479,7 +511,9 @@ def _tokenizer_vocab(tok_cls: type | None, tok: dict, base: Path, problems: list
 def load_yaml_mapping(path: str | os.PathLike) -> dict:
     p = Path(path)
     if not p.is_file():
-        raise ValidationInputError(f"config file {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a file")
+        raise ValidationInputError(
+            f"config file {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a file"
+        )
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -487,7 +521,9 @@ def load_yaml_mapping(path: str | os.PathLike) -> dict:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ValidationInputError(f"{str(path)!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise ValidationInputError(f"{str(path)!r}: expected a YAML mapping at the top level, got {type(data).__name__}")
+        raise ValidationInputError(
+            f"{str(path)!r}: expected a YAML mapping at the top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -512,14 +548,18 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
                 problems.append(f"{section}.{key}: unknown key{_did_you_mean(str(key), template[section])}")
     run_mode = cfg.get("run_mode")
     if run_mode is not None and run_mode not in _RUN_MODES:
-        problems.append(f"run_mode: {run_mode!r} is not one of {', '.join(_RUN_MODES)}{_did_you_mean(str(run_mode), _RUN_MODES)}")
+        problems.append(
+            f"run_mode: {run_mode!r} is not one of {', '.join(_RUN_MODES)}{_did_you_mean(str(run_mode), _RUN_MODES)}"
+        )
     ctx = cfg.get("context")
     if isinstance(ctx, dict):
         if ctx.get("mode") not in (None, 0, 1):
             problems.append(f"context.mode: expected 0 (graph) or 1 (PyNative), got {ctx['mode']!r}")
         dt = ctx.get("device_target")
         if dt is not None and dt not in _DEVICE_TARGETS:
-            problems.append(f"context.device_target: {dt!r} is not one of {', '.join(_DEVICE_TARGETS)}{_did_you_mean(str(dt), _DEVICE_TARGETS)}")
+            problems.append(
+                f"context.device_target: {dt!r} is not one of {', '.join(_DEVICE_TARGETS)}{_did_you_mean(str(dt), _DEVICE_TARGETS)}"
+            )
 
     mc = (cfg.get("model") or {}).get("model_config") if isinstance(cfg.get("model"), dict) else None
     if not isinstance(mc, dict):
@@ -562,7 +602,9 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
     tok = (cfg.get("processor") or {}).get("tokenizer") if isinstance(cfg.get("processor"), dict) else None
     tok_vocab = None
     if isinstance(tok, dict):
-        tok_vocab = _tokenizer_vocab(classes.get(("processor", "tokenizer")), tok, Path(base), problems, report.warnings)
+        tok_vocab = _tokenizer_vocab(
+            classes.get(("processor", "tokenizer")), tok, Path(base), problems, report.warnings
+        )
     if isinstance(mc, dict):
         _check_model_config(mc, effective.get(MODEL_CONFIG, mc), cfg, problems, tok_vocab)
         if hf_config is not None:

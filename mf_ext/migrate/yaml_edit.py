@@ -300,14 +300,18 @@ class YamlDocument:
             head = f"{key_part} {text}"
             if comment:
                 # keep the comment in its column when the new value fits, so aligned comments stay aligned
-                head = head.ljust(e.comment_col - 1) + " " + comment if len(head) < e.comment_col else head + " " + comment
+                head = (
+                    head.ljust(e.comment_col - 1) + " " + comment if len(head) < e.comment_col else head + " " + comment
+                )
             self.lines[e.line : e.end] = [head + self.nl]
         self._reindex()
 
     def _insert(self, path: KeyPath, value: Any, after: tuple[str, ...]) -> None:
         parent_path = path[:-1]
         if not isinstance(self.get(parent_path), dict):
-            raise YamlEditError(f"{self.name}: cannot add {'.'.join(path)!r}: {'.'.join(parent_path)!r} is not a mapping")
+            raise YamlEditError(
+                f"{self.name}: cannot add {'.'.join(path)!r}: {'.'.join(parent_path)!r} is not a mapping"
+            )
         children = [e for p, e in self._entries.items() if p[:-1] == parent_path and len(p) == len(path)]
         if parent_path:
             parent = self._entry(parent_path)

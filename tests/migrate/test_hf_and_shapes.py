@@ -136,7 +136,12 @@ def test_hf_config_onto_an_existing_yaml_keeps_its_settings(tmp_path):
 def hf_llama_shapes(hf: dict) -> dict[str, list[int]]:
     """HF tensor names -> shapes of a Llama checkpoint, from its config.json (transformers' layout)."""
     h, L = hf["hidden_size"], hf["num_hidden_layers"]
-    heads, kv, inter, vocab = hf["num_attention_heads"], hf["num_key_value_heads"], hf["intermediate_size"], hf["vocab_size"]
+    heads, kv, inter, vocab = (
+        hf["num_attention_heads"],
+        hf["num_key_value_heads"],
+        hf["intermediate_size"],
+        hf["vocab_size"],
+    )
     d = h // heads
     out = {"model.embed_tokens.weight": [vocab, h], "model.norm.weight": [h], "lm_head.weight": [vocab, h]}
     for i in range(L):
@@ -240,8 +245,9 @@ def test_migrated_llama3_8b_yaml_matches_a_llama3_8b_checkpoint(migrated_8b, tmp
     # plan the conversion from headers only, with the architecture the migrated YAML describes
     yaml_arch = yaml_to_hf_config(yaml.safe_load(migrated_8b.read_text()), PLUGIN)
     plugin = load_plugin(PLUGIN)
-    plan = plugin.convert_pt_to_ms(str(ckpt), str(tmp_path / "out.ckpt"), dry_run=True, hf_config=yaml_arch,
-                                   print_fn=lambda *_: None)
+    plan = plugin.convert_pt_to_ms(
+        str(ckpt), str(tmp_path / "out.ckpt"), dry_run=True, hf_config=yaml_arch, print_fn=lambda *_: None
+    )
     planned = {t.name: tuple(t.shape) for t in plan.targets}
     assert planned == expected
     assert len(planned) == 3 + 9 * 32
@@ -251,7 +257,9 @@ def test_migrated_llama3_8b_yaml_matches_a_llama3_8b_checkpoint(migrated_8b, tmp
     assert not (tmp_path / "out.ckpt").exists()
     # and the migrated YAML is Meta's Llama-3-8B architecture (its config.json has no pad token)
     got, want = _with_hf_defaults(yaml_arch), _with_hf_defaults(LLAMA3_8B_HF)
-    assert {f: got[f] for f in ARCH_FIELDS if f != "pad_token_id"} == {f: want[f] for f in ARCH_FIELDS if f != "pad_token_id"}
+    assert {f: got[f] for f in ARCH_FIELDS if f != "pad_token_id"} == {
+        f: want[f] for f in ARCH_FIELDS if f != "pad_token_id"
+    }
 
 
 LLAMA31_70B_HF = {
@@ -294,8 +302,9 @@ def test_unmigrated_llama2_yaml_does_not_match_the_llama3_checkpoint(tmp_path):
     llama2["model"]["model_config"].pop("type")
     arch = yaml_to_hf_config(llama2, PLUGIN)
     with pytest.raises(ConversionError, match="has shape"):
-        load_plugin(PLUGIN).convert_pt_to_ms(str(ckpt), str(tmp_path / "o.ckpt"), dry_run=True, hf_config=arch,
-                                             print_fn=lambda *_: None)
+        load_plugin(PLUGIN).convert_pt_to_ms(
+            str(ckpt), str(tmp_path / "o.ckpt"), dry_run=True, hf_config=arch, print_fn=lambda *_: None
+        )
 
 
 def test_yaml_written_for_an_hf_config_runs_the_hf_weights_exactly(tmp_path):

@@ -215,24 +215,41 @@ def _one_line_error(capsys, argv, match):
 
 def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path, capsys):
     out = tmp_path / "out.yaml"
-    _one_line_error(capsys, ["--config", str(tmp_path / "nope.yaml"), "--to", "llama3_8b", "--output", str(out)],
-                    r"config file '.*nope\.yaml' does not exist")
+    _one_line_error(
+        capsys,
+        ["--config", str(tmp_path / "nope.yaml"), "--to", "llama3_8b", "--output", str(out)],
+        r"config file '.*nope\.yaml' does not exist",
+    )
     lst = tmp_path / "list.yaml"
     lst.write_text("- a\n- b\n")
-    _one_line_error(capsys, ["--config", str(lst), "--to", "llama3_8b", "--output", str(out)],
-                    r"'.*list\.yaml': expected a YAML mapping at the top level, got list")
-    _one_line_error(capsys, ["--config", str(FINETUNE), "--to", "llama3_9b", "--output", str(out)],
-                    r"unknown preset 'llama3_9b' \(did you mean 'llama3_8b'\?\); expected one of: llama3_8b, ")
+    _one_line_error(
+        capsys,
+        ["--config", str(lst), "--to", "llama3_8b", "--output", str(out)],
+        r"'.*list\.yaml': expected a YAML mapping at the top level, got list",
+    )
+    _one_line_error(
+        capsys,
+        ["--config", str(FINETUNE), "--to", "llama3_9b", "--output", str(out)],
+        r"unknown preset 'llama3_9b' \(did you mean 'llama3_8b'\?\); expected one of: llama3_8b, ",
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
-    _one_line_error(capsys, ["--config", str(bad), "--to", "llama3_8b", "--output", str(out)], r"is not valid YAML \(line")
+    _one_line_error(
+        capsys, ["--config", str(bad), "--to", "llama3_8b", "--output", str(out)], r"is not valid YAML \(line"
+    )
     nomodel = tmp_path / "nomodel.yaml"
     nomodel.write_text("seed: 0\n")
-    _one_line_error(capsys, ["--config", str(nomodel), "--to", "llama3_8b", "--output", str(out)],
-                    r"key 'model.model_config' \(a mapping\) is missing")
+    _one_line_error(
+        capsys,
+        ["--config", str(nomodel), "--to", "llama3_8b", "--output", str(out)],
+        r"key 'model.model_config' \(a mapping\) is missing",
+    )
     _one_line_error(capsys, ["--config", str(FINETUNE), "--output", str(out)], r"--config needs --to PRESET")
-    _one_line_error(capsys, ["--config", str(FINETUNE), "--to", "llama3_8b", "--output", str(tmp_path / "no" / "x.yaml")],
-                    r"output folder '.*no' does not exist")
+    _one_line_error(
+        capsys,
+        ["--config", str(FINETUNE), "--to", "llama3_8b", "--output", str(tmp_path / "no" / "x.yaml")],
+        r"output folder '.*no' does not exist",
+    )
     assert list(tmp_path.glob("out.yaml*")) == [] and not (tmp_path / "no").exists()
 
 
@@ -340,7 +357,7 @@ def test_mindformers_style_yaml(tmp_path):
     for key, value in {"scaling_factor": 1.0, "extend_method": "None", "block_size": 16, "num_blocks": 1024,
                        "offset": 0, "multiple_of": 256, "batch_size": 1}.items():  # fmt: skip
         assert mc[key] == value, key
-    assert "# support \"None\", \"PI\", \"NTK\"" in new.text
+    assert '# support "None", "PI", "NTK"' in new.text
     assert data["trainer"]["model_name"] == "llama3_1_8b"
     assert "processor" not in data and any("no processor.tokenizer" in n for n in new.notes)
     # new keys go next to their relatives, in the file's indentation
@@ -383,8 +400,13 @@ def _block_paths(data, prefix=()):
     return out
 
 
-@settings(max_examples=int(os.environ.get("MF_EXT_HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None,
-          phases=[Phase.explicit, Phase.generate])  # no shrinking: a failure prints its draws, and CI time stays bounded
+@settings(
+    max_examples=int(os.environ.get("MF_EXT_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+)  # no shrinking: a failure prints its draws, and CI time stays bounded
 @given(data=st.data())
 def test_editor_edits_mean_exactly_what_was_asked(data):
     text = FINETUNE.read_text()

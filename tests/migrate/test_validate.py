@@ -33,7 +33,9 @@ def _run(capsys, argv) -> tuple[int, list[str], str]:
     return rc, lines, cap.err
 
 
-@pytest.mark.parametrize("path", CONFIGS + sorted(REPO.glob("research/*/*.yaml")), ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize(
+    "path", CONFIGS + sorted(REPO.glob("research/*/*.yaml")), ids=lambda p: str(p.relative_to(REPO))
+)
 def test_shipped_yamls_are_clean(path, capsys):
     plugin = path.parent if path.parent.parent.name == "research" else PLUGIN
     rc, errors, _ = _run(capsys, ["--config", str(path), "--register_path", str(plugin)])
@@ -118,8 +120,10 @@ def test_yaml_without_register_path_names_the_missing_flag(tmp_path, capsys):
     out.write_text(migrate_text((REPO / "configs/llama2/predict_llama2_7b.yaml").read_text(), "llama3_8b").text)
     rc, errors, _ = _run(capsys, ["--config", str(out)])
     assert rc == 1
-    assert "model.model_config.auto_register: 'llama3_1_config.Llama3Config' needs a plug-in folder; pass " \
-           "--register_path DIR (or set REGISTER_PATH)" in errors
+    assert (
+        "model.model_config.auto_register: 'llama3_1_config.Llama3Config' needs a plug-in folder; pass "
+        "--register_path DIR (or set REGISTER_PATH)" in errors
+    )
 
 
 def test_vocab_size_is_checked_against_the_tokenizer_file(tmp_path):
@@ -144,7 +148,9 @@ def test_vocab_size_is_checked_against_the_tokenizer_file(tmp_path):
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     rc, _, err = _run(capsys, ["--config", str(tmp_path / "missing.yaml")])
-    assert rc == 2 and err.strip() == f"mf-ext validate: error: config file '{tmp_path / 'missing.yaml'}' does not exist"
+    assert (
+        rc == 2 and err.strip() == f"mf-ext validate: error: config file '{tmp_path / 'missing.yaml'}' does not exist"
+    )
     (tmp_path / "s.yaml").write_text("just a string\n")
     rc, _, err = _run(capsys, ["--config", str(tmp_path / "s.yaml")])
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "expected a YAML mapping at the top level, got str" in err
