@@ -81,9 +81,12 @@ def finetune_with_mindformers(config, *, data_files, output_dir, load_checkpoint
     if lora is not None:
         result.lora_targets = apply_lora(model, lora)
     model.set_train(True)
-    # the weights are loaded already; the Trainer reads load_checkpoint only to resume from its own checkpoints
-    cfg.load_checkpoint = str(output_dir / "checkpoint") if resume else ""
-    cfg.resume_training = bool(resume)
+    # the weights are loaded already; the Trainer reads a checkpoint only to resume from its own ones
+    ckpt_dir = output_dir / "checkpoint"
+    if resume and not any(ckpt_dir.glob("rank_*/*.ckpt")):
+        log(f"[mf-ext] resume: no checkpoint in {ckpt_dir}, starting from step 0")
+        resume = False
+    cfg.load_checkpoint = ""
 
     class _Losses(Callback):
         def on_train_step_end(self, run_context):
@@ -92,7 +95,10 @@ def finetune_with_mindformers(config, *, data_files, output_dir, load_checkpoint
             result.losses.append(float(loss.asnumpy()) if isinstance(loss, ms.Tensor) else float(loss))
 
     trainer = Trainer(args=cfg, task="text_generation", model=model, callbacks=[_Losses()])
-    trainer.finetune(resume_training=bool(resume) or None)
+    if resume:
+        trainer.finetune(resume_from_checkpoint=str(ckpt_dir), resume_training=True)
+    else:
+        trainer.finetune()
     ckpts = sorted((output_dir / "checkpoint" / "rank_0").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     result.checkpoints = ckpts
     result.steps = len(result.losses)
