@@ -191,6 +191,10 @@ def test_cli_writes_output_and_prints_the_diff(tmp_path, capsys):
     assert printed == expected
     assert yaml.safe_load(out.read_text()) == expected_dict(yaml.safe_load(FINETUNE.read_text()), "llama3_8b")
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary files left behind
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
+    plain.unlink()
 
 
 def test_cli_dry_run_writes_nothing(tmp_path, capsys):
