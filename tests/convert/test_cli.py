@@ -112,3 +112,18 @@ def test_help_is_fast_and_light():
     assert "--qkv_concat" in r.stdout and "examples:" in r.stdout
     assert "HEAVY []" in r.stdout, r.stdout[-300:]
     assert wall < 3.0  # <= 1 s on an idle machine; CI runners are shared
+
+
+def test_ms_to_hf_config_flag_takes_a_mindformers_yaml(tmp_path):
+    """`--config model.yaml` (MindFormers model YAML, as the issue's command line writes it) gives the
+    architecture when no config.json sits beside the checkpoint."""
+    src = synth_hf(tmp_path / "hf", hidden=32, heads=4, kv_heads=2, inter=48, vocab=96)
+    assert main(["hf_to_ms", "--model", "llama", "--input_path", str(src), "--output_path",
+                 str(tmp_path / "w.ckpt")]) == 0
+    (tmp_path / "w.ckpt.config.json").unlink()
+    mc = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "n_kv_heads": 2, "vocab_size": 96,
+          "intermediate_size": 48}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump({"model": {"model_config": mc}}))
+    assert main(["ms_to_hf", "--model", "llama", "--input_path", str(tmp_path / "w.ckpt"), "--output_path",
+                 str(tmp_path / "back"), "--config", str(tmp_path / "m.yaml")]) == 0
+    assert read_st_dir(src) == read_st_dir(tmp_path / "back")

@@ -208,14 +208,18 @@ def _cli_cmd(*args) -> list[str]:
             *map(str, args)]
 
 
-@pytest.mark.parametrize("fmt", ["ckpt", "safetensors"])
+@pytest.mark.parametrize("fmt", ["ckpt", "safetensors", "hf"])
 def test_sigkill_mid_write_leaves_nothing_valid(tmp_path, fmt):
     src = synth_hf(tmp_path / "hf", hidden=512, heads=8, kv_heads=8, inter=1024, vocab=16000, layers=6)
     out_parent = tmp_path / "out"
     out_parent.mkdir()
     out = out_parent / ("w.ckpt" if fmt == "ckpt" else "w")
-    proc = subprocess.Popen(_cli_cmd("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out,
-                                     "--format", fmt, "--dtype", "bf16", "--no_progress"),
+    if fmt == "hf":  # ms_to_hf: the HF folder output
+        plugin("llama").convert_pt_to_ms(src, tmp_path / "m.ckpt", progress=False)
+        args = ("ms_to_hf", "--model", "llama", "--input_path", tmp_path / "m.ckpt", "--output_path", out)
+    else:
+        args = ("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt)
+    proc = subprocess.Popen(_cli_cmd(*args, "--dtype", "bf16", "--no_progress"),
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     killed = False
@@ -231,8 +235,7 @@ def test_sigkill_mid_write_leaves_nothing_valid(tmp_path, fmt):
     assert not out.exists() and not Path(str(out) + ".config.json").exists()
     assert all(n.startswith(".") and ".tmp-" in n for n in listing(out_parent))  # only hidden temporaries
     # the next run cleans the dead writer's temporaries and succeeds
-    rc = subprocess.run(_cli_cmd("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out,
-                                 "--format", fmt, "--no_progress"), cwd=REPO, capture_output=True).returncode
+    rc = subprocess.run(_cli_cmd(*args, "--no_progress"), cwd=REPO, capture_output=True).returncode
     assert rc == 0
     assert not [n for n in listing(out_parent) if ".tmp-" in n]
 
