@@ -80,6 +80,7 @@ def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, 
             from transformers import PreTrainedTokenizerFast
 
             return PreTrainedTokenizerFast(tokenizer_file=str(tp))
+    register_path = [q for item in register_path or [] for q in str(item).split(",") if q]  # "a,b" or repeated
     if not register_path:
         raise DataError("no tokenizer: pass --tokenizer HF_DIR|tokenizer.json, or --register_path with a plug-in YAML")
     if config is None:
