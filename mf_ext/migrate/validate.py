@@ -392,7 +392,9 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tokenizer_vocab: int | None) -> None:
+def _check_model_config(
+    mc: dict, eff: dict, cfg: dict, problems: list[str], tokenizer=None, warnings: list[str] | None = None
+) -> None:
     p = MODEL_CONFIG
     hidden, heads = _int(eff.get("hidden_size")), _int(eff.get("num_heads"))
     kv = _int(eff.get("n_kv_heads")) if eff.get("n_kv_heads") is not None else heads
@@ -423,10 +425,14 @@ def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tok
             for i in ids if isinstance(ids, list) else [ids]:
                 if _int(i) is not None and not (0 <= i < vocab):
                     problems.append(f"{_fmt((*p, key))}: id {i} is outside the vocabulary (vocab_size {vocab})")
-        if tokenizer_vocab is not None and vocab < tokenizer_vocab:
+        if tokenizer is not None and vocab < len(tokenizer):
             problems.append(
-                f"{_fmt((*p, 'vocab_size'))}: {vocab} is smaller than the tokenizer's vocabulary ({tokenizer_vocab} tokens)"
+                f"{_fmt((*p, 'vocab_size'))}: {vocab} is smaller than the tokenizer's vocabulary ({len(tokenizer)} tokens)"
             )
+    if tokenizer is not None and warnings is not None:
+        # a warning, not an error: the ids may differ on purpose (an instruct model stops at <|eot_id|>, not at the
+        # tokenizer's eos_token) and a launcher may take the ids from config.json at run time (--convert)
+        _check_token_ids(mc, tokenizer, warnings)
     rs = mc.get("rope_scaling")
     if rs is not None:
         if not isinstance(rs, dict):
@@ -471,11 +477,30 @@ def _check_model_config(mc: dict, eff: dict, cfg: dict, problems: list[str], tok
             problems.append(f"parallel_config.pipeline_stage: {pp} is more than model.model_config.num_layers {layers}")
 
 
-def _tokenizer_vocab(
+def _check_token_ids(mc: dict, tokenizer, problems: list[str]) -> None:
+    """bos/eos/pad ids of the model config against the ids of the tokenizer's own bos/eos/pad tokens."""
+    for name in ("bos", "eos", "pad"):
+        key = f"{name}_token_id"
+        ids = mc.get(key)
+        token = getattr(tokenizer, f"{name}_token", None)
+        if ids is None or not isinstance(token, str):
+            continue
+        try:
+            tid = tokenizer.convert_tokens_to_ids(token)
+        except Exception:  # a tokenizer without that API: nothing to compare
+            continue
+        allowed = ids if isinstance(ids, list) else [ids]
+        if isinstance(tid, int) and tid not in allowed:
+            problems.append(
+                f"{_fmt((*MODEL_CONFIG, key))}: {ids!r}, but the tokenizer's {name}_token {token!r} is id {tid}"
+            )
+
+
+def _build_tokenizer(
     tok_cls: type | None, tok: dict, base: Path, problems: list[str], warnings: list[str]
 ) -> int | None:
-    """Number of tokens of the tokenizer the YAML describes, when its files exist (building a tokenizer is cheap;
-    building the model is not)."""
+    """The tokenizer the YAML describes, when its files exist (building a tokenizer is cheap; building the model
+    is not)."""
     if tok_cls is None:
         return None
     files = {k: v for k, v in tok.items() if k in ("vocab_file", "tokenizer_file", "merges_file") and v}
@@ -497,7 +522,7 @@ def _tokenizer_vocab(
             return None
         kwargs[key] = str(path)
     try:
-        return len(tok_cls(**kwargs))
+        return tok_cls(**kwargs)
     except Exception as exc:  # the tokenizer's own error, in one line
         problems.append(
             f"processor.tokenizer: building {tok_cls.__name__} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -600,13 +625,13 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
         classes[path] = cls
         effective[path] = _check_keys(node, cls, module_type, path, problems, report.warnings)
     tok = (cfg.get("processor") or {}).get("tokenizer") if isinstance(cfg.get("processor"), dict) else None
-    tok_vocab = None
+    tokenizer = None
     if isinstance(tok, dict):
-        tok_vocab = _tokenizer_vocab(
+        tokenizer = _build_tokenizer(
             classes.get(("processor", "tokenizer")), tok, Path(base), problems, report.warnings
         )
     if isinstance(mc, dict):
-        _check_model_config(mc, effective.get(MODEL_CONFIG, mc), cfg, problems, tok_vocab)
+        _check_model_config(mc, effective.get(MODEL_CONFIG, mc), cfg, problems, tokenizer, report.warnings)
         if hf_config is not None:
             from mf_ext.migrate.hf import HFConfigError, compare_arch
 

@@ -144,6 +144,15 @@ def test_vocab_size_is_checked_against_the_tokenizer_file(tmp_path):
     assert errors == [
         f"model.model_config.vocab_size: {n_tokens - 1} is smaller than the tokenizer's vocabulary ({n_tokens} tokens)"
     ]
+    # special-token ids of the model config against the tokenizer's own tokens
+    doc.set(("model", "model_config", "vocab_size"), n_tokens)
+    doc.set(("model", "model_config", "eos_token_id"), 1026)
+    (tmp_path / "eos.yaml").write_text(doc.text)
+    report = validate_file(tmp_path / "eos.yaml", register_path=[str(PLUGIN)])
+    assert report.errors == []  # may differ on purpose (instruct models stop at <|eot_id|>): a warning
+    assert report.warnings == [
+        "model.model_config.eos_token_id: 1026, but the tokenizer's eos_token '<|end_of_text|>' is id 1025"
+    ]
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
