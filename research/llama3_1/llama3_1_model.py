@@ -91,9 +91,12 @@ class _RMSNorm(nn.Cell):
 
     def construct(self, x):
         dtype = x.dtype
-        h = ops.cast(x, self.compute_type)
+        h = x if dtype == self.compute_type else ops.cast(x, self.compute_type)
         h = h * ops.rsqrt(ops.mean(ops.square(h), -1, True) + self.eps)
-        return ops.cast(h, dtype) * ops.cast(self.weight, dtype)
+        if dtype != self.compute_type:
+            h = ops.cast(h, dtype)
+        weight = self.weight if self.weight.dtype == dtype else ops.cast(self.weight, dtype)
+        return h * weight
 
 
 def _rotate_half(x):
@@ -101,16 +104,22 @@ def _rotate_half(x):
     return ops.concat((-x[..., half:], x[..., :half]), -1)
 
 
-def _write_cache(cache, new, start):
-    """Return ``cache`` with ``new`` (b, kv, s, d) written at sequence positions ``[start, start + s)``.
+def _cache_slots(start, seq: int, max_len: int):
+    """For writing ``seq`` new positions at ``[start, start + seq)`` of a ``max_len`` cache: the source index of
+    every cache slot and whether the slot is written. Computed once per step and shared by all layers."""
+    idx = ops.arange(0, max_len, 1, dtype=ms.int32) - start
+    valid = ops.logical_and(idx >= 0, idx < seq).reshape(1, 1, max_len, 1)
+    return ops.clip(idx, 0, seq - 1), valid
+
+
+def _write_cache(cache, new, src, valid):
+    """Return ``cache`` (b, kv, max_len, d) with ``new`` (b, kv, s, d) written where ``valid``.
 
     A gather + select instead of an in-place scatter keeps every shape static and works in both modes.
     """
-    seq, max_len = new.shape[2], cache.shape[2]
-    idx = ops.arange(0, max_len, 1, dtype=ms.int32) - start
-    valid = ops.logical_and(idx >= 0, idx < seq).reshape(1, 1, max_len, 1)
-    gathered = ops.gather(new, ops.clip(idx, 0, seq - 1), 2)
-    return ops.where(valid, gathered, cache)
+    if new.shape[2] == 1:  # decode step: broadcasting replaces the gather
+        return ops.where(valid, new, cache)
+    return ops.where(valid, ops.gather(new, src, 2), cache)
 
 
 class _Attention(nn.Cell):
@@ -151,16 +160,18 @@ class _Attention(nn.Cell):
         return q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
 
     def _rope(self, x, cos, sin):
+        if self.rotary_type == self.dtype:
+            return x * cos + _rotate_half(x) * sin
         h = ops.cast(x, self.rotary_type)
         return ops.cast(h * cos + _rotate_half(h) * sin, self.dtype)
 
-    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, start=None):
+    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, slots=None):
         bs, seq = x.shape[0], x.shape[1]
         q, k, v = self._project(x)
         q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
         if k_cache is not None:
-            k = _write_cache(k_cache, k, start)
-            v = _write_cache(v_cache, v, start)
+            k = _write_cache(k_cache, k, slots[0], slots[1])
+            v = _write_cache(v_cache, v, slots[0], slots[1])
         kv_len = k.shape[2]
         # GQA without repeating k/v: fold each kv head's query group into the query-length axis.
         q = q.reshape(bs, self.n_kv_heads, self.n_rep * seq, self.head_dim)
@@ -207,8 +218,8 @@ class _DecoderLayer(nn.Cell):
                                  config.layernorm_compute_type)
         self.feed_forward = _FeedForward(config)
 
-    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, start=None):
-        attn, k, v = self.attention(self.attention_norm(x), cos, sin, allowed, k_cache, v_cache, start)
+    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, slots=None):
+        attn, k, v = self.attention(self.attention_norm(x), cos, sin, allowed, k_cache, v_cache, slots)
         h = x + attn
         h = h + self.feed_forward(self.ffn_norm(h))
         if k_cache is None:
@@ -250,12 +261,13 @@ class Llama3Model(Llama3PreTrainedModel):
         allowed = ops.arange(0, kv_len, 1, dtype=ms.int32).reshape(1, -1) <= q_pos.reshape(-1, 1)
         h = ops.cast(self.tok_embeddings(tokens), self.dtype)
         new_cache = ()
+        slots = None if past_key_values is None else _cache_slots(start, seq, kv_len)
         for i in range(self.num_layers):
             if past_key_values is None:
                 h = self.layers[i](h, cos, sin, allowed)
             else:
                 h, k, v = self.layers[i](h, cos, sin, allowed, past_key_values[2 * i], past_key_values[2 * i + 1],
-                                         start)
+                                         slots)
                 new_cache = new_cache + (k, v)
         return self.norm_out(h), new_cache
 
