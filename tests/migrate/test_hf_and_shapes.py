@@ -338,3 +338,22 @@ def test_yaml_written_for_an_hf_config_runs_the_hf_weights_exactly(tmp_path):
     wrong = mf_ext.load_model(str(tmp_path / "no_scaling.yaml"), register_path=str(PLUGIN), checkpoint=str(ckpt),
                               device_target="CPU", mode=1)  # fmt: skip
     assert np.abs(mf_ext.logits(wrong, ids) - ref).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["predict_llama2_7b.yaml", "finetune_llama2_7b.yaml"])
+def test_bundled_llama2_yamls_build_mindformers_own_llama(name):
+    """The Llama 2 YAMLs are real MindFormers configs: they build MindFormers' built-in LlamaForCausalLM (tiny size
+    override), with the parameter names and shapes the formula above gives (the ones our plug-in uses too)."""
+    from types import SimpleNamespace
+
+    import mf_ext
+
+    size = dict(hidden_size=64, num_layers=2, num_heads=4, vocab_size=256, intermediate_size=160)
+    overrides = {"model.model_config." + k: v for k, v in size.items()}
+    overrides.update({"model.model_config.seq_length": 32, "model.model_config.compute_dtype": "float32",
+                      "model.model_config.param_init_type": "float32", "model.model_config.use_past": False,
+                      "model.model_config.use_flash_attention": False, "load_checkpoint": "", "use_parallel": False})  # fmt: skip
+    model = mf_ext.load_model(str(REPO / "configs" / "llama2" / name), device_target="CPU", overrides=overrides)
+    assert type(model).__module__.startswith("mindformers.") and type(model).__name__ == "LlamaForCausalLM"
+    cfg = SimpleNamespace(**size, n_kv_heads=4, head_dim=16, ffn_hidden_size=160, tie_word_embeddings=False)
+    assert {p.name: tuple(p.shape) for p in model.get_parameters()} == expected_ms_shapes(cfg)
