@@ -54,7 +54,17 @@ def test_launcher_finetune_loss_drops_then_export_matches_hf(ws, tmp_path):
     from mf_ext.registry import load_plugin
     from mf_ext.train.export import export_merged_hf
 
-    hf_out = export_merged_hf(ckpt, tmp_path / "hf_ft", load_plugin(str(PLUGIN)))
+    plugin = load_plugin(str(PLUGIN))
+    hf_out = export_merged_hf(ckpt, tmp_path / "hf_ft", plugin)
+    # `mf-ext convert ms_to_hf` straight on the training checkpoint (it skips the optimizer state): same tensors
+    from safetensors.numpy import load_file
+
+    plugin.convert_ms_to_pt(str(ckpt), str(tmp_path / "hf_cli"), progress=False, print_fn=lambda *_: None)
+    ours_st, cli_st = (
+        load_file(str(hf_out / "model.safetensors")),
+        load_file(str(tmp_path / "hf_cli" / "model.safetensors")),
+    )
+    assert ours_st.keys() == cli_st.keys() and all(np.array_equal(ours_st[k], cli_st[k]) for k in ours_st)
     cfg, _ = _cfg(ws)
     model = build_model_from_config(cfg, checkpoint=_model_only(ckpt, tmp_path / "ft.ckpt"))
     ids = np.random.default_rng(0).integers(0, 384, size=(2, 24))
