@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("auto", "alpaca", "sharegpt"), default="auto")
     p.add_argument("--train_on", choices=("responses", "all"), default="responses")
     p.add_argument(
-        "--packing", choices=("pad", "pack"), default="pad", help="one sample per row, or pack whole samples"
+        "--packing",
+        choices=("pad", "pack"),
+        default="pad",
+        help="one sample per row, or several whole samples per row (they attend to earlier samples of the row: no "
+        "per-sample attention reset)",
     )
     p.add_argument(
         "--on_error",

@@ -128,27 +128,6 @@ def apply_lora(model, settings: LoraSettings) -> list[str]:
     return targets
 
 
-def lora_param_count(model_config, settings: LoraSettings, targets: list[str]) -> int:
-    """Expected trainable parameters: sum over targets of ``rank * (in + out)`` (the formula tests check)."""
-    hidden, heads, kv = model_config.hidden_size, model_config.num_heads, model_config.n_kv_heads
-    head_dim = hidden // heads
-    ffn = model_config.ffn_hidden_size
-    shapes = {  # (out, in) of MindFormers' Llama linears
-        "wq": (heads * head_dim, hidden),
-        "wk": (kv * head_dim, hidden),
-        "wv": (kv * head_dim, hidden),
-        "wo": (hidden, heads * head_dim),
-        "w1": (ffn, hidden),
-        "w3": (ffn, hidden),
-        "w2": (hidden, ffn),
-    }
-    total = 0
-    for t in targets:
-        out_f, in_f = shapes[t.rsplit(".", 1)[-1]]
-        total += settings.rank * (in_f + out_f)
-    return total
-
-
 def merge_lora_params(params: dict[str, np.ndarray], scale: float) -> dict[str, np.ndarray]:
     """``{name: array}`` with every ``X.lora_a``/``X.lora_b`` pair folded into ``X.weight`` as
     ``W + scale * (B @ A)`` (computed in float32, cast back to W's dtype) and the LoRA tensors dropped."""

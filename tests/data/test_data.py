@@ -247,3 +247,17 @@ def test_help_is_fast_and_has_examples():
     dt = time.perf_counter() - t0
     assert r.returncode == 0 and "examples:" in r.stdout and "--seq_length" in r.stdout
     assert dt < 1.0, f"--help took {dt:.2f} s"
+
+
+def test_failure_mid_write_leaves_nothing(tmp_path):
+    from mf_ext.data.mindrecord import write_mindrecord
+
+    def rows():
+        for i in range(2500):  # more than one write chunk reaches the temporary file before the failure
+            if i == 2100:
+                raise RuntimeError("boom")
+            yield [1, 2, 3], [X, 2, 3]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_mindrecord(rows(), tmp_path / "out.mindrecord")
+    assert list(tmp_path.iterdir()) == []
