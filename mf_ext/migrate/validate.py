@@ -28,15 +28,14 @@ from typing import Any
 
 import yaml
 
+from mf_ext.config import MF_EXT_TOP_LEVEL_KEYS
+
 MODEL_CONFIG = ("model", "model_config")
 
 # Keys that MindFormers' run scripts read from the top level but that are not in its config template.
 _EXTRA_TOP_LEVEL = {
     "auto_tune", "filepath_prefix", "autotune_per_step", "use_legacy", "device_num", "local_rank",
     "load_ckpt_format", "train_precision_sync", "infer_precision_sync", "generation_config", "adapter_id",
-    # mf-ext's own top-level keys (add new ones here so validate knows them)
-    "convert",  # launcher: HF folder to convert and load (--convert)
-    "trainer_backend",  # mf_ext.train: "mf_ext" or "mindformers"
 }  # fmt: skip
 
 # Sections whose keys MindFormers' template refuses when unknown (Config._raise_error_for_unexpected_key).
@@ -557,7 +556,9 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
     report = Report()
     problems = report.errors
     template = _mindformers_template()
-    top_known = (template.get("general_config", set()) | set(template) | _EXTRA_TOP_LEVEL) - {"general_config"}
+    top_known = (template.get("general_config", set()) | set(template) | _EXTRA_TOP_LEVEL | MF_EXT_TOP_LEVEL_KEYS) - {
+        "general_config"
+    }
     for key in cfg:
         if template and key not in top_known:
             problems.append(f"{key}: unknown top-level key{_did_you_mean(str(key), top_known)}")
