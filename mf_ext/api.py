@@ -104,10 +104,16 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
     # Only the architecture comes from config.json; run settings (seq_length, dtypes, use_past, pet_config, ...)
     # stay as the YAML says.
     model_config = cfg.model.model_config
+    changed = []
     for key in getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()):
         value = getattr(derived, key, None) if not isinstance(derived, dict) else derived.get(key)
         if value is not None or key in model_config:
+            if key in model_config and model_config[key] != value:
+                changed.append(f"{key} {model_config[key]!r} -> {value!r}")
             model_config[key] = value
+    if changed:  # the YAML disagreed with the weights: say what config.json decided
+        print(f"[mf-ext] --convert: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}",
+              flush=True)
 
 
 def set_context(cfg, device_target: str | None = None, mode=None) -> None:
