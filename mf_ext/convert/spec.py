@@ -282,11 +282,9 @@ class Spec:
     rules: tuple[Rule, ...]
     dims: Callable[[dict], dict[str, int]]
     flags: Callable[[dict], dict[str, bool]] = field(default=lambda cfg: {})
-    options: tuple[str, ...] = ("qkv_concat",)
     generation_config: Callable[[dict], dict] | None = None
     hf_config_from_ms: Callable[[dict], dict] | None = None
     meta_rules: tuple[Rule, ...] = ()
     meta_dims: Callable[[dict], dict[str, int]] | None = None
     meta_concat_dim: Callable[[str], int | None] | None = None
     hf_config_from_meta: Callable[[dict], dict] | None = None
-    lora_targets: dict[str, str] = field(default_factory=dict)

@@ -184,9 +184,4 @@ SPEC = Spec(
     meta_rules=META_RULES,
     meta_concat_dim=meta_concat_dim,
     hf_config_from_meta=hf_config_from_meta,
-    # MindFormers LoRA cell name -> HF/PEFT module name (used for adapter export)
-    lora_targets={"attention.wq": "self_attn.q_proj", "attention.wk": "self_attn.k_proj",
-                  "attention.wv": "self_attn.v_proj", "attention.wo": "self_attn.o_proj",
-                  "feed_forward.w1": "mlp.gate_proj", "feed_forward.w2": "mlp.down_proj",
-                  "feed_forward.w3": "mlp.up_proj"},
 )

@@ -105,8 +105,4 @@ SPEC = Spec(
     flags=flags,
     generation_config=generation_config,
     hf_config_from_ms=hf_config_from_ms,
-    lora_targets={"attention.wq": "self_attn.q_proj", "attention.wk": "self_attn.k_proj",
-                  "attention.wv": "self_attn.v_proj", "attention.wo": "self_attn.o_proj",
-                  "feed_forward.w1": "mlp.gate_proj", "feed_forward.w2": "mlp.down_proj",
-                  "feed_forward.w3": "mlp.up_proj"},
 )
