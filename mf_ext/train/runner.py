@@ -306,22 +306,6 @@ def finetune(
         ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     ms.set_seed(seed)  # same seed on every rank: identical initial LoRA weights
 
-    mc = cfg.model.model_config
-    pet = mc.get("pet_config") if hasattr(mc, "get") else None
-    if pet:
-        mc.pop("pet_config")
-    model = build_model_from_config(cfg, checkpoint=load_checkpoint)
-    result = FinetuneResult(model=model, rank=rank, world=world)
-    from .lora import LoraSettings, apply_lora
-
-    lora = LoraSettings.from_pet_config(pet)
-    if lora is not None:
-        result.lora_targets = apply_lora(model, lora)
-    model.set_train(True)
-    trainable = [p for p in model.get_parameters() if p.requires_grad]
-    n_trainable = sum(int(np.prod(p.shape)) for p in trainable)
-    n_total = sum(int(np.prod(p.shape)) for p in model.get_parameters())
-
     n_rows = _num_rows(files)
     steps_per_epoch = n_rows // (batch_size * world)
     if steps_per_epoch == 0:
@@ -329,6 +313,23 @@ def finetune(
             f"train dataset {str(data_path)!r} has {n_rows} rows, fewer than batch_size {batch_size} x {world} "
             "device(s): nothing to train on"
         )
+    # Check data and LoRA settings before building (and loading) a possibly large model.
+    from .lora import LoraSettings, apply_lora
+
+    mc = cfg.model.model_config
+    pet = mc.get("pet_config") if hasattr(mc, "get") else None
+    if pet:
+        mc.pop("pet_config")
+    lora = LoraSettings.from_pet_config(pet)
+    model = build_model_from_config(cfg, checkpoint=load_checkpoint)
+    result = FinetuneResult(model=model, rank=rank, world=world)
+    if lora is not None:
+        result.lora_targets = apply_lora(model, lora)
+    model.set_train(True)
+    trainable = [p for p in model.get_parameters() if p.requires_grad]
+    n_trainable = sum(int(np.prod(p.shape)) for p in trainable)
+    n_total = sum(int(np.prod(p.shape)) for p in model.get_parameters())
+
     planned = steps_per_epoch * epochs
     # The schedule spans all epochs; an early stop (stop_step) only ends the run, so a later resume continues the
     # very same schedule and reaches the same weights as an uninterrupted run.
