@@ -204,10 +204,16 @@ def test_malformed_jsonl_line_stop_and_skip(tok_dir, tmp_path):
     assert len(err) == 1 and err[0].startswith("mf-ext data: error: ") and r.stderr.rstrip().endswith(err[0])
     assert f"{data}:3: malformed JSON line" in err[0] and "--on_error skip" in err[0]
     assert leftovers(tmp_path) == []
-    r = run_cli("--tokenizer", str(tok_dir), "--input", str(data), "--output", str(out), "--seq_length", "32",
-                "--on_error", "skip")  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "read 3, written 3" in r.stdout and "skipped (bad) 1" in r.stdout and f"{data}:3" in r.stdout
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):  # in-process: the stop case above already covered the subprocess exit
+        rc = main(["--tokenizer", str(tok_dir), "--input", str(data), "--output", str(out), "--seq_length", "32",
+                   "--on_error", "skip"])  # fmt: skip
+    assert rc == 0
+    text = buf.getvalue()
+    assert "read 3, written 3" in text and "skipped (bad) 1" in text and f"{data}:3" in text
     assert leftovers(tmp_path) == ["out.mindrecord", "out.mindrecord.db"]
     assert len(read_mindrecord(out)) == 3
 
@@ -261,3 +267,22 @@ def test_failure_mid_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         write_mindrecord(rows(), tmp_path / "out.mindrecord")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_tokenizer_from_register_path(tmp_path, capsys):
+    """The README path: no --tokenizer, the plug-in YAML's tokenizer (tiktoken Llama3Tokenizer, demo vocab)."""
+    from mf_ext.api import load_tokenizer
+
+    plugin = REPO / "research" / "llama3_1"
+    out = tmp_path / "out.mindrecord"
+    assert (
+        main(["--register_path", str(plugin), "--input", str(DEMO_DATA), "--output", str(out), "--seq_length", "128"])
+        == 0
+    )
+    tok = load_tokenizer(config=str(plugin / "finetune.yaml"), register_path=str(plugin))
+    rows = read_mindrecord(out)
+    samples = json.loads(DEMO_DATA.read_text())
+    assert len(rows) == len(samples)
+    for row, sample in zip(rows, samples, strict=True):
+        assert tok.decode([t for t in row["labels"] if t != X]) == sample["output"] + "<|eot_id|>"
+        assert row["input_ids"][0] == tok.convert_tokens_to_ids("<|begin_of_text|>")
