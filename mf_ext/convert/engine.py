@@ -264,12 +264,13 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
                                   f"pass --dtype to choose one")
         out_dtype = dtype or src_dtypes.pop()
         step_bytes = 0
-        for n, shape in zip(s.targets, s.target_shapes, strict=True):
-            t = Target(n, out_dtype, tuple(shape))
-            targets.append(t)
-            step_bytes += t.nbytes
         s.out_dtype = out_dtype
         s.same_dtype = all(available[n].dtype == out_dtype for n in s.sources)
+        raw = s.kind == "copy" and s.same_dtype and bool(available[s.sources[0]].ranges)
+        for n, shape in zip(s.targets, s.target_shapes, strict=True):
+            t = Target(n, out_dtype, tuple(shape), available[s.sources[0]].file if raw else None)
+            targets.append(t)
+            step_bytes += t.nbytes
         if s.kind == "copy" and s.same_dtype:
             need = 0  # bytes move file to file
         elif s.kind in ("copy", "fuse", "split"):

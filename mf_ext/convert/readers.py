@@ -213,12 +213,15 @@ class CkptReader(Reader):
         try:
             while pos < end:
                 key, pos = _varint(m, pos)
-                if key != 0x0A:
+                if key & 7 != 2:
                     raise ValueError(f"unexpected field key {key} at byte {pos}")
                 n, pos = _varint(m, pos)
                 vend = pos + n
                 if vend > end:
                     raise ValueError(f"value at byte {pos} runs past the end of the file (truncated?)")
+                if key != 0x0A:  # another length-delimited field (our writer's padding): not a tensor
+                    pos = vend
+                    continue
                 tag, tinfo = self._parse_value(m, pos, vend)
                 pos = vend
                 prev = self.tensors.get(tag)
