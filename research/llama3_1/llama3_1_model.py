@@ -99,9 +99,10 @@ class _RMSNorm(nn.Cell):
         return h * weight
 
 
-def _rotate_half(x):
+def _swap_halves(x):
+    # HF's rotate_half is concat(-x2, x1); the sign lives in the precomputed sin table instead (one op less).
     half = x.shape[-1] // 2
-    return ops.concat((-x[..., half:], x[..., :half]), -1)
+    return ops.concat((x[..., half:], x[..., :half]), -1)
 
 
 def _cache_slots(start, seq: int, max_len: int):
@@ -145,7 +146,8 @@ class _Attention(nn.Cell):
         self.qk_matmul = ops.BatchMatMul(transpose_b=True)
         self.pv_matmul = ops.BatchMatMul()
 
-    def _project(self, x):
+    def _project(self, x, cos, sin):
+        """q (b, h, s, d), k and v (b, kv, s, d), rotary embedding applied to q and k (in one pass)."""
         bs, seq = x.shape[0], x.shape[1]
         if self.qkv_concat:
             qkv = self.w_qkv(x).reshape(bs, seq, self.n_kv_heads, (self.n_rep + 2) * self.head_dim)
@@ -157,18 +159,18 @@ class _Attention(nn.Cell):
             q = self.wq(x).reshape(bs, seq, self.n_heads, self.head_dim)
             k = self.wk(x).reshape(bs, seq, self.n_kv_heads, self.head_dim)
             v = self.wv(x).reshape(bs, seq, self.n_kv_heads, self.head_dim)
+        qk = ops.concat((q, k), 2)  # (b, s, h + kv, d): one rotary pass for both
+        if self.rotary_type != self.dtype:
+            qk = ops.cast(qk, self.rotary_type)
+        qk = qk * cos + _swap_halves(qk) * sin
+        if self.rotary_type != self.dtype:
+            qk = ops.cast(qk, self.dtype)
+        q, k = qk[:, :, : self.n_heads], qk[:, :, self.n_heads:]
         return q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
 
-    def _rope(self, x, cos, sin):
-        if self.rotary_type == self.dtype:
-            return x * cos + _rotate_half(x) * sin
-        h = ops.cast(x, self.rotary_type)
-        return ops.cast(h * cos + _rotate_half(h) * sin, self.dtype)
-
-    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, slots=None):
+    def construct(self, x, cos, sin, mask, k_cache=None, v_cache=None, slots=None):
         bs, seq = x.shape[0], x.shape[1]
-        q, k, v = self._project(x)
-        q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
+        q, k, v = self._project(x, cos, sin)
         if k_cache is not None:
             k = _write_cache(k_cache, k, slots[0], slots[1])
             v = _write_cache(v_cache, v, slots[0], slots[1])
@@ -176,8 +178,7 @@ class _Attention(nn.Cell):
         # GQA without repeating k/v: fold each kv head's query group into the query-length axis.
         q = q.reshape(bs, self.n_kv_heads, self.n_rep * seq, self.head_dim)
         scores = self.qk_matmul(q, k) * self.scale
-        scores = ops.cast(scores, self.softmax_type).reshape(bs, self.n_kv_heads, self.n_rep, seq, kv_len)
-        scores = ops.masked_fill(scores, ops.logical_not(allowed), float(np.finfo(np.float32).min))
+        scores = ops.cast(scores, self.softmax_type).reshape(bs, self.n_kv_heads, self.n_rep, seq, kv_len) + mask
         probs = ops.cast(ops.softmax(scores, -1), self.dtype).reshape(bs, self.n_kv_heads, self.n_rep * seq, kv_len)
         out = self.pv_matmul(probs, v).reshape(bs, self.n_heads, seq, self.head_dim)
         out = out.transpose(0, 2, 1, 3).reshape(bs, seq, self.n_heads * self.head_dim)
@@ -218,8 +219,8 @@ class _DecoderLayer(nn.Cell):
                                  config.layernorm_compute_type)
         self.feed_forward = _FeedForward(config)
 
-    def construct(self, x, cos, sin, allowed, k_cache=None, v_cache=None, slots=None):
-        attn, k, v = self.attention(self.attention_norm(x), cos, sin, allowed, k_cache, v_cache, slots)
+    def construct(self, x, cos, sin, mask, k_cache=None, v_cache=None, slots=None):
+        attn, k, v = self.attention(self.attention_norm(x), cos, sin, mask, k_cache, v_cache, slots)
         h = x + attn
         h = h + self.feed_forward(self.ffn_norm(h))
         if k_cache is None:
@@ -248,25 +249,32 @@ class Llama3Model(Llama3PreTrainedModel):
         self.norm_out = _RMSNorm(config.hidden_size, config.rms_norm_eps, config.param_init_type,
                                  config.layernorm_compute_type)
         self.inv_freq = Tensor(rope_inv_freq(config.head_dim, config.theta, config.rope_scaling)).reshape(1, -1)
+        self.softmax_type = config.softmax_compute_type
+        self.mask_min = float(np.finfo(np.float16 if config.softmax_compute_type == ms.float16 else np.float32).min)
 
     def construct(self, tokens, past_key_values=None, cache_position=None):
         seq = tokens.shape[1]
         start = ops.zeros((), ms.int32) if cache_position is None else ops.cast(cache_position, ms.int32).reshape(())
         q_pos = ops.arange(0, seq, 1, dtype=ms.int32) + start
         freqs = ops.cast(q_pos, ms.float32).reshape(-1, 1) * self.inv_freq
-        emb = ops.concat((freqs, freqs), -1)
-        cos, sin = ops.cast(ops.cos(emb), self.rotary_type), ops.cast(ops.sin(emb), self.rotary_type)
+        # (s, 1, d) tables broadcast over heads; sin carries rotate_half's sign: [-sin | +sin].
+        cos = ops.cos(freqs)
+        sin = ops.sin(freqs)
+        cos = ops.cast(ops.concat((cos, cos), -1), self.rotary_type).reshape(seq, 1, -1)
+        sin = ops.cast(ops.concat((-sin, sin), -1), self.rotary_type).reshape(seq, 1, -1)
         kv_len = seq if past_key_values is None else past_key_values[0].shape[2]
-        # Causal mask from positions (no (max_len, max_len) table): key j is visible to query i iff j <= pos(i).
+        # Causal mask from positions (no (max_len, max_len) table): key j is visible to query i iff j <= pos(i);
+        # additive like HF's (finfo.min where hidden), computed once per step for all layers.
         allowed = ops.arange(0, kv_len, 1, dtype=ms.int32).reshape(1, -1) <= q_pos.reshape(-1, 1)
+        mask = ops.cast(ops.cast(ops.logical_not(allowed), ms.float32) * self.mask_min, self.softmax_type)
         h = ops.cast(self.tok_embeddings(tokens), self.dtype)
         new_cache = ()
         slots = None if past_key_values is None else _cache_slots(start, seq, kv_len)
         for i in range(self.num_layers):
             if past_key_values is None:
-                h = self.layers[i](h, cos, sin, allowed)
+                h = self.layers[i](h, cos, sin, mask)
             else:
-                h, k, v = self.layers[i](h, cos, sin, allowed, past_key_values[2 * i], past_key_values[2 * i + 1],
+                h, k, v = self.layers[i](h, cos, sin, mask, past_key_values[2 * i], past_key_values[2 * i + 1],
                                          slots)
                 new_cache = new_cache + (k, v)
         return self.norm_out(h), new_cache

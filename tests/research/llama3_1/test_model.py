@@ -71,6 +71,18 @@ def _ours(mods, hf_dir: Path, ckpt: Path, **overrides):
     return model
 
 
+_SHARED: dict = {}
+
+
+def _shared(mods, hf_dir: Path, ckpt: Path, mode: int):
+    """One inference model per (checkpoint, mode) for the generation tests: graph mode compiles once per instance
+    and input shape, so tests with the same prompt shapes reuse the prefill and decode graphs."""
+    key = (str(ckpt), mode)
+    if key not in _SHARED:
+        _SHARED[key] = _ours(mods, hf_dir, ckpt)
+    return _SHARED[key]
+
+
 def _hf(hf_dir: Path):
     import torch
     from transformers import LlamaForCausalLM
@@ -166,7 +178,7 @@ def test_greedy_generation_matches_hf(mods, hf_factory, mode, use_cache, new_tok
 
     _set_mode(mode)
     hf_dir, ckpt = hf_factory(2, False, True)
-    model = _ours(mods, hf_dir, ckpt)
+    model = _shared(mods, hf_dir, ckpt, mode)
     prompt = _ids(2, 9, seed=11)
     ours = generate(model, prompt, max_new_tokens=new_tokens, use_cache=use_cache, eos_token_id=2)
     with torch.no_grad():
@@ -180,8 +192,8 @@ def test_sampling_controls(mods, hf_factory):
 
     _set_mode(GRAPH)
     hf_dir, ckpt = hf_factory(2, False, True)
-    model = _ours(mods, hf_dir, ckpt)
-    prompt = _ids(1, 5, seed=2)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
+    prompt = _ids(2, 9, seed=2)
     greedy = generate(model, prompt, 8)
     assert np.array_equal(generate(model, prompt, 8, do_sample=True, top_k=1, seed=3), greedy)
     assert np.array_equal(generate(model, prompt, 8, do_sample=True, top_p=1e-6, seed=4), greedy)
@@ -201,14 +213,18 @@ def test_generation_stops_at_eos_and_pads(mods, hf_factory):
 
     _set_mode(GRAPH)
     hf_dir, ckpt = hf_factory(2, False, True)
-    model = _ours(mods, hf_dir, ckpt)
-    prompt = _ids(2, 6, seed=8)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
+    prompt = _ids(2, 9, seed=8)
     free = generate(model, prompt, 10)
-    eos = int(free[0, 8])  # make row 0's third new token the eos
+    eos = int(free[0, 11])  # make row 0's third new token the eos
     out = generate(model, prompt, 10, eos_token_id=eos)
-    assert out[0, 8] == eos and (out[0, 9:] == model.config.pad_token_id).all()
-    stop = np.where(np.isin(free[:, 6:], [eos]).any(1), np.argmax(free[:, 6:] == eos, 1), 10)
-    assert out.shape[1] == 6 + max(stop) + 1 or out.shape[1] == 16
+    first = [int(np.argmax(row == eos)) if (row == eos).any() else None for row in free[:, 9:]]
+    kept = [10 if f is None else f + 1 for f in first]  # new tokens up to and including the first eos
+    # Stops once every row has emitted eos (else at the budget); finished rows are padded.
+    assert out.shape[1] == 9 + (max(kept) if None not in first else 10)
+    for row, n in enumerate(kept):
+        np.testing.assert_array_equal(out[row, : 9 + n], free[row, : 9 + n])
+        assert (out[row, 9 + n:] == model.config.pad_token_id).all()
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -222,7 +238,7 @@ def test_generate_rejects_bad_arguments(mods, hf_factory, kwargs, match):
     from mf_ext.generation import generate
 
     hf_dir, ckpt = hf_factory(2, False, True)
-    model = _ours(mods, hf_dir, ckpt)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
     with pytest.raises(ValueError, match=match):
         generate(model, _ids(1, 4), **kwargs)
 
@@ -231,7 +247,7 @@ def test_bad_input_ids_rejected(mods, hf_factory):
     from mf_ext.generation import generate, logits
 
     hf_dir, ckpt = hf_factory(2, False, True)
-    model = _ours(mods, hf_dir, ckpt)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
     with pytest.raises(ValueError, match=r"input_ids: token ids must be in \[0, 256\)"):
         logits(model, np.array([[1, 2, 999]]))
     with pytest.raises(ValueError, match="input_ids: expected integer"):
