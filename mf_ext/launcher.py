@@ -170,6 +170,10 @@ def _run(args) -> int:
     from mf_ext.api import build_model_from_config, build_tokenizer_from_config, prepare
 
     overrides = _flag_overrides(args) + args.overrides
+    if args.train_dataset and not Path(args.train_dataset).exists():  # before any (slow) conversion
+        from mf_ext.config import ConfigError
+
+        raise ConfigError(f"--train_dataset: {args.train_dataset!r} does not exist (expected a MindRecord from `mf-ext data`)")
     cfg, entries, converted = prepare(args.config, args.register_path, convert=args.convert, overrides=overrides,
                                       dtype=args.convert_dtype)
     run_mode = args.run_mode or cfg.get("run_mode") or "predict"
