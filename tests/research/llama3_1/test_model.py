@@ -296,6 +296,32 @@ def test_bf16_params_fp32_compute_match_rounded_hf(mods, hf_factory):
 
 
 @pytest.mark.parametrize("mode", [GRAPH, PYNATIVE], ids=["graph", "pynative"])
+def test_fp16_compute_close_to_fp32(mods, plugin, hf_factory, tmp_path, mode):
+    """fp16 weights (converter's dtype option) and matmuls, softmax/norms in fp32, fp16 KV cache: close to fp32."""
+    from mf_ext.generation import generate, logits
+
+    _set_mode(mode)
+    hf_dir, _ = hf_factory(2, False, True)
+    ckpt = tmp_path / "fp16.ckpt"
+    plugin.convert_pt_to_ms(str(hf_dir), str(ckpt), dtype="float16", progress=False)
+    model = _ours(mods, hf_dir, ckpt, param_init_type="float16", compute_dtype="float16")
+    ids = _ids(2, 24, seed=6)
+    ref = _hf_logits(_hf(hf_dir), ids)
+    ours = logits(model, ids)
+    assert np.abs(ours - ref).max() <= 2e-2 * np.abs(ref).max()
+    assert generate(model, ids[:, :8], 4).shape == (2, 12)
+
+
+def test_predict_layout_inputs_run(mods, hf_factory):
+    """prepare_inputs_for_predict_layout gives construct's positional inputs (MindFormers compiles with them)."""
+    _set_mode(GRAPH)
+    hf_dir, ckpt = hf_factory(2, False, True)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
+    inputs = model.prepare_inputs_for_predict_layout(_ids(2, 9, seed=2))
+    assert model(*inputs).shape == (2, 9, 256)
+
+
+@pytest.mark.parametrize("mode", [GRAPH, PYNATIVE], ids=["graph", "pynative"])
 def test_loss_and_gradients_match_hf(mods, hf_factory, mode):
     """Labels -> MindFormers-shifted loss with -100 ignored == HF loss; gradients equal torch's autograd."""
     import mindspore as ms
