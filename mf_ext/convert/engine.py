@@ -26,7 +26,14 @@ from mf_ext.convert.errors import ConversionError
 from mf_ext.convert.memory import AnonPeak
 from mf_ext.convert.readers import Reader, open_source
 from mf_ext.convert.spec import LAYER, Drop, Fuse, Layout, Op, Rename, Spec, eval_shape
-from mf_ext.convert.writers import CkptWriter, RawCopy, SafetensorsDirWriter, Target
+from mf_ext.convert.writers import (
+    CkptWriter,
+    RawCopy,
+    SafetensorsDirWriter,
+    Target,
+    assign_shards,
+    shard_names,
+)
 
 _CHUNK_BYTES = 64 * 2**20  # casts of plain renames run in row chunks of about this size
 
@@ -103,12 +110,7 @@ def planned_files(plan: Plan, output: str | Path, fmt: str, max_shard_bytes: int
     out = Path(output)
     if fmt == "ckpt":
         return [str(out), str(out) + ".config.json"]
-    n, size = 1, 0
-    for t in plan.targets:
-        if size and size + t.nbytes > max_shard_bytes:
-            n, size = n + 1, 0
-        size += t.nbytes
-    shards = [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)] if n > 1 else ["model.safetensors"]
+    shards = shard_names(len(assign_shards(plan.targets, max_shard_bytes)))
     return [str(out / f) for f in [*shards, "model.safetensors.index.json", "config.json"]]
 
 

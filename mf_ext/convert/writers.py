@@ -347,22 +347,8 @@ class SafetensorsDirWriter(Writer):
             self.tmp.mkdir()
         except OSError as e:
             raise ConversionError(f"cannot write output {str(self.path)!r}: {e.strerror}") from None
-        cur: list[Target] = []
-        size = 0
-        for t in targets:
-            # a new shard also where the copied bytes start coming from another source file: inside one shard
-            # the tensors then keep their source offsets modulo the page size (see PAGE)
-            new_src = bool(cur) and t.src_file is not None and cur[-1].src_file not in (None, t.src_file)
-            if cur and (size + t.nbytes > self.max_shard_bytes or new_src):
-                self._shards.append(cur)
-                cur, size = [], 0
-            cur.append(t)
-            size += t.nbytes
-        if cur or not self._shards:
-            self._shards.append(cur)
-        n = len(self._shards)
-        self.shard_names = ([self.single_name] if n == 1 else
-                            [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)])
+        self._shards = assign_shards(targets, self.max_shard_bytes)
+        self.shard_names = shard_names(len(self._shards), self.single_name)
         for i, shard in enumerate(self._shards):
             for t in shard:
                 self._shard_of[t.name] = i
@@ -417,6 +403,32 @@ class SafetensorsDirWriter(Writer):
             self._fd = None
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.close()
+
+
+def assign_shards(targets: list[Target], max_shard_bytes: int) -> list[list[Target]]:
+    """Split targets (in write order) into shards of at most ``max_shard_bytes`` (one bigger tensor alone).
+
+    A new shard also starts where copied bytes begin to come from another source file: inside one shard the
+    tensors then keep their source offsets modulo the page size (see PAGE), and the output mirrors the input's
+    sharding.
+    """
+    shards: list[list[Target]] = []
+    cur: list[Target] = []
+    size = 0
+    for t in targets:
+        new_src = bool(cur) and t.src_file is not None and cur[-1].src_file not in (None, t.src_file)
+        if cur and (size + t.nbytes > max_shard_bytes or new_src):
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append(t)
+        size += t.nbytes
+    if cur or not shards:
+        shards.append(cur)
+    return shards
+
+
+def shard_names(n: int, single_name: str = "model.safetensors") -> list[str]:
+    return [single_name] if n == 1 else [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
 
 
 def replace_dir(tmp: Path, dest: Path) -> None:

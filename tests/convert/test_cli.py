@@ -127,3 +127,17 @@ def test_ms_to_hf_config_flag_takes_a_mindformers_yaml(tmp_path):
     assert main(["ms_to_hf", "--model", "llama", "--input_path", str(tmp_path / "w.ckpt"), "--output_path",
                  str(tmp_path / "back"), "--config", str(tmp_path / "m.yaml")]) == 0
     assert read_st_dir(src) == read_st_dir(tmp_path / "back")
+
+
+def test_dry_run_output_files_are_what_gets_written(tmp_path, capsys):
+    src = synth_hf(tmp_path / "hf", shards=3)
+    for sub, inp, extra in (("hf_to_ms", src, ["--format", "safetensors"]), ("ms_to_hf", tmp_path / "w", [])):
+        args = [sub, "--model", "llama", "--input_path", str(inp), "--max_shard_size", "12KB", *extra]
+        out_dir = tmp_path / ("w" if sub == "hf_to_ms" else "back")
+        assert main([*args, "--output_path", str(out_dir), "--dry-run"]) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("output files: "))
+        planned = sorted(line.removeprefix("output files: ").split(", "))
+        assert main([*args, "--output_path", str(out_dir)]) == 0
+        written = sorted(str(p) for p in out_dir.iterdir() if p.suffix in (".safetensors", ".json")
+                         and p.name != "generation_config.json")
+        assert planned == written and len(planned) > 3
