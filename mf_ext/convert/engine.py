@@ -485,9 +485,9 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
         from mf_ext.convert.lora import is_lora
 
         # a MindSpore training checkpoint also holds optimizer moments and loop counters: not model weights
-        state = sorted(n for n in reader.tensors if TRAINING_STATE.match(n))
+        state = sorted(n for n in reader.tensors if TRAINING_STATE.match(n)) + getattr(reader, "skipped", [])
         for n in state:
-            del reader.tensors[n]
+            reader.tensors.pop(n, None)
         if state and not dry_run:
             print_fn(f"note: skipped {len(state)} optimizer/training-state tensors ({_fmt_names(state, 3)})")
         lora = sorted(n for n in reader.tensors if is_lora(n))

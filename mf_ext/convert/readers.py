@@ -202,6 +202,7 @@ class CkptReader(Reader):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.files = [path]
+        self.skipped: list[str] = []
         m = self._map(path)
         if m is None:
             raise ConversionError(f"{str(path)!r} is empty, not a MindSpore checkpoint")
@@ -226,6 +227,9 @@ class CkptReader(Reader):
                 pos = vend
                 prev = self.tensors.get(tag)
                 dims, ttype, crange = tinfo
+                if ttype == "str":  # string metadata MindSpore can store beside tensors: not a weight
+                    self.skipped.append(tag)
+                    continue
                 if prev is not None and order and order[-1] == tag:
                     prev.ranges.append(crange)
                     continue
