@@ -117,7 +117,8 @@ def _parser():
         """Keep the examples' line breaks."""
 
     def ArgumentParser(*a, _cls=ArgumentParser, **k):  # noqa: N802 -- same name, one formatter everywhere
-        return _cls(*a, formatter_class=Fmt, **k)
+        # exit_on_error=False: errors come back as exceptions, reported by main() on one line
+        return _cls(*a, formatter_class=Fmt, exit_on_error=False, **k)
 
     top = ArgumentParser(prog="mf-ext convert", description="\n\n".join(__doc__.split("\n\n")[1:4]), epilog=EXAMPLES,
                          default_env=True, env_prefix=ENV_PREFIX)
@@ -239,8 +240,13 @@ def _legacy(argv: list[str]) -> int:
     """MindFormers' ``convert_weight.py`` flags: ``--model --input_path --output_path --dtype [--reversed]``."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="mf-ext convert", description="MindFormers-compatible flags", epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line via main(), not argparse's usage dump
+            raise CliError(f"{message} (MindFormers-style flags: --model --input_path --output_path "
+                           f"[--dtype] [--reversed])")
+
+    p = Parser(prog="mf-ext convert", description="MindFormers-compatible flags", epilog=EXAMPLES,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None)
     p.add_argument("--register_path", default=None)
     p.add_argument("--input_path", required=True)
@@ -296,8 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         parser = _parser()
         try:
             cfg = parser.parse_args(argv)
-        except SystemExit as e:
+        except SystemExit as e:  # --help, --print_config
             return int(e.code or 0)
+        except Exception as e:  # noqa: BLE001 -- jsonargparse's ArgumentError and friends: one line, exit 2
+            msg = " ".join(str(e).split())
+            sub = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
+            print(f"mf-ext convert: error: {msg} (see mf-ext convert {sub} --help)".replace("  ", " "),
+                  file=sys.stderr)
+            return 2
         sub = cfg.subcommand
         data = {k: v for k, v in vars(cfg[sub]).items() if k not in ("config", "__path__")}
         data = {k: v for k, v in data.items() if k != "print_config"}

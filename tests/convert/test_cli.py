@@ -141,3 +141,16 @@ def test_dry_run_output_files_are_what_gets_written(tmp_path, capsys):
         written = sorted(str(p) for p in out_dir.iterdir() if p.suffix in (".safetensors", ".json")
                          and p.name != "generation_config.json")
         assert planned == written and len(planned) > 3
+
+
+def test_usage_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    cases = [(["hf_to_ms", "--config", str(tmp_path / "list.yaml")], "Unexpected config"),
+             (["hf_to_ms", "--config", str(tmp_path / "missing.yaml")], "does not exist"),
+             (["hf_to_ms", "--bogus", "1"], "unrecognized arguments: --bogus"),
+             (["nope"], "invalid choice: 'nope'"),
+             (["--model", "llama", "--input_path", "x"], "the following arguments are required: --output_path")]
+    for argv, match in cases:
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("mf-ext convert: error: ") and match in err, err
