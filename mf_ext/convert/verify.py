@@ -22,9 +22,15 @@ EXAMPLES = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, not argparse's usage dump
+        print(f"mf-ext verify: error: {message} (see mf-ext verify --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mf-ext verify", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="mf-ext verify", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--register_path", help="plug-in folder (its predict.yaml builds the MindSpore model)")
     src.add_argument("--model", help="model name served by a built-in plug-in (llama, qwen2, ...)")
@@ -134,7 +140,10 @@ def _tensor_names(ms_path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mf-ext verify``; returns the exit status."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:  # --help or a usage error (already printed)
+        return int(e.code or 0)
     try:
         return run(args)
     except Exception as e:  # noqa: BLE001 -- one line for users; MF_EXT_DEBUG=1 for the traceback
