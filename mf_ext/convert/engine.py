@@ -180,8 +180,8 @@ def _steps(rules, dims, flags, direction: str) -> list[Step]:
             continue
         for layer in _layers_of(rule, dims["layers"]):
             if isinstance(rule, Drop):
-                if direction == "hf_to_ms":
-                    steps.append(Step("drop", [_expand(rule.hf, layer)], [], [()], [], optional=rule.optional,
+                if direction == ("hf_to_ms" if rule.side == "hf" else "ms_to_hf"):
+                    steps.append(Step("drop", [_expand(rule.name, layer)], [], [()], [], optional=rule.optional,
                                       reason=rule.reason,
                                       same_as=_expand(rule.same_as, layer) if rule.same_as else None))
                 continue

@@ -255,15 +255,21 @@ class Fuse:
 
 @dataclass(frozen=True)
 class Drop:
-    """An HF tensor not carried over; ``same_as`` names a tensor it must equal (checked on data, e.g. a tied
-    ``lm_head.weight`` that must be the embedding), so dropping it loses nothing."""
+    """A tensor not carried over, with the reason. ``side`` says which checkpoint may hold it (``"hf"``: dropped
+    by hf->ms; ``"ms"``: dropped by ms->hf). ``same_as`` names a tensor (same side) it must equal, checked on
+    the data -- e.g. a tied ``lm_head.weight`` must be the embedding -- so dropping it loses nothing."""
 
-    hf: str
+    name: str
     reason: str
     when: str | None = None
     unless: str | None = None
     optional: bool = True
     same_as: str | None = None
+    side: str = "hf"
+
+    @property
+    def hf(self) -> str:  # the name pattern, whichever side (used for layer expansion)
+        return self.name
 
 
 Rule = Rename | Fuse | Drop

@@ -27,6 +27,9 @@ RULES = (
     Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
     Drop("lm_head.weight", "tied to model.embed_tokens.weight (tie_word_embeddings)", when="tie_word_embeddings",
          same_as="model.embed_tokens.weight"),
+    # MindFormers' own converter writes the tied lm_head out anyway; the HF side gets it from the tie
+    Drop("lm_head.weight", "tied to model.tok_embeddings.embedding_weight (tie_word_embeddings)",
+         when="tie_word_embeddings", same_as="model.tok_embeddings.embedding_weight", side="ms"),
     Rename(A + "q_proj.weight", MA + "wq.weight", Q, unless="qkv_concat"),
     Rename(A + "k_proj.weight", MA + "wk.weight", KV, unless="qkv_concat"),
     Rename(A + "v_proj.weight", MA + "wv.weight", KV, unless="qkv_concat"),
