@@ -32,12 +32,17 @@ HIDDEN, FFN, HEADS, VOCAB = 4096, 11008, 32, 32000
 
 def _layer_tensors(i: int) -> list[tuple[str, tuple[int, ...]]]:
     a, m = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp."
-    return [(a + "q_proj.weight", (HIDDEN, HIDDEN)), (a + "k_proj.weight", (HIDDEN, HIDDEN)),
-            (a + "v_proj.weight", (HIDDEN, HIDDEN)), (a + "o_proj.weight", (HIDDEN, HIDDEN)),
-            (m + "gate_proj.weight", (FFN, HIDDEN)), (m + "up_proj.weight", (FFN, HIDDEN)),
-            (m + "down_proj.weight", (HIDDEN, FFN)),
-            (f"model.layers.{i}.input_layernorm.weight", (HIDDEN,)),
-            (f"model.layers.{i}.post_attention_layernorm.weight", (HIDDEN,))]
+    return [
+        (a + "q_proj.weight", (HIDDEN, HIDDEN)),
+        (a + "k_proj.weight", (HIDDEN, HIDDEN)),
+        (a + "v_proj.weight", (HIDDEN, HIDDEN)),
+        (a + "o_proj.weight", (HIDDEN, HIDDEN)),
+        (m + "gate_proj.weight", (FFN, HIDDEN)),
+        (m + "up_proj.weight", (FFN, HIDDEN)),
+        (m + "down_proj.weight", (HIDDEN, FFN)),
+        (f"model.layers.{i}.input_layernorm.weight", (HIDDEN,)),
+        (f"model.layers.{i}.post_attention_layernorm.weight", (HIDDEN,)),
+    ]
 
 
 def make_checkpoint(path: Path, size_gb: float, shards: int) -> tuple[int, int]:
@@ -83,12 +88,26 @@ def make_checkpoint(path: Path, size_gb: float, shards: int) -> tuple[int, int]:
                     f.write(block[:k2].tobytes())
                     left -= k2
     (path / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN,
-           "intermediate_size": FFN, "num_hidden_layers": layers, "num_attention_heads": HEADS,
-           "num_key_value_heads": HEADS, "vocab_size": VOCAB, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-           "max_position_embeddings": 4096, "hidden_act": "silu", "tie_word_embeddings": False,
-           "torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2}
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
+    )
+    cfg = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": HIDDEN,
+        "intermediate_size": FFN,
+        "num_hidden_layers": layers,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS,
+        "vocab_size": VOCAB,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 4096,
+        "hidden_act": "silu",
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
     (path / "config.json").write_text(json.dumps(cfg, indent=2))
     return total, layers
 
@@ -163,8 +182,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where to write (default: a temp dir, removed at the end)")
     ap.add_argument("--skip_mindformers", action="store_true", help="skip MindFormers' converter (slow, ~9 GB)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="runs per contender (ours and cp); the fastest is kept (shared disks are noisy)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per contender (ours and cp); the fastest is kept (shared disks are noisy)",
+    )
     args = ap.parse_args()
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="mfext_bench_convert_"))
@@ -173,8 +196,10 @@ def main() -> None:
     try:
         t = time.perf_counter()
         total, layers = make_checkpoint(src, args.size_gb, args.shards)
-        print(f"synthetic bf16 Llama-2-7B-shaped checkpoint: {layers} layers, {total / 1e9:.2f} GB in "
-              f"{args.shards} shards ({time.perf_counter() - t:.1f} s to write) at {src}")
+        print(
+            f"synthetic bf16 Llama-2-7B-shaped checkpoint: {layers} layers, {total / 1e9:.2f} GB in "
+            f"{args.shards} shards ({time.perf_counter() - t:.1f} s to write) at {src}"
+        )
         largest = VOCAB * HIDDEN * 2
         subprocess.run(["cat", *map(str, src.glob("*.safetensors"))], stdout=subprocess.DEVNULL, check=True)
 
@@ -198,36 +223,57 @@ def main() -> None:
             inner = next((float(x.split()[1]) for x in out.splitlines() if x.startswith("INNER")), None)
             size = du(out_path)
             rows.append((label, wall, inner, peak, size))
-            print(f"  {label:<34} {wall:7.2f} s  {total / wall / 1e9:6.2f} GB/s  peak anon "
-                  f"{peak / 2**20:7.0f} MiB  (out {size / 1e9:.2f} GB"
-                  + (f", inside the call {inner:.2f} s" if inner is not None else "") + ")", flush=True)
+            print(
+                f"  {label:<34} {wall:7.2f} s  {total / wall / 1e9:6.2f} GB/s  peak anon "
+                f"{peak / 2**20:7.0f} MiB  (out {size / 1e9:.2f} GB"
+                + (f", inside the call {inner:.2f} s" if inner is not None else "")
+                + ")",
+                flush=True,
+            )
             return out_path
 
         rm(record("cp -r", ["cp", "-r", str(src), str(work / "cp")], work / "cp"))
-        for label, fmt, qkv, name in (("ours hf_to_ms safetensors", "safetensors", "0", "st"),
-                                      ("ours hf_to_ms ckpt", "ckpt", "0", "w.ckpt"),
-                                      ("ours hf_to_ms ckpt qkv_concat", "ckpt", "1", "wq.ckpt")):
-            out = record(label, [sys.executable, "-c", PY_OURS, "hf_to_ms", str(src), str(work / name), fmt, qkv],
-                         work / name)
+        for label, fmt, qkv, name in (
+            ("ours hf_to_ms safetensors", "safetensors", "0", "st"),
+            ("ours hf_to_ms ckpt", "ckpt", "0", "w.ckpt"),
+            ("ours hf_to_ms ckpt qkv_concat", "ckpt", "1", "wq.ckpt"),
+        ):
+            out = record(
+                label, [sys.executable, "-c", PY_OURS, "hf_to_ms", str(src), str(work / name), fmt, qkv], work / name
+            )
             if name != "w.ckpt":
                 rm(out)
-        rm(record("ours ms_to_hf (from ckpt)", [sys.executable, "-c", PY_OURS, "ms_to_hf", str(work / "w.ckpt"),
-                                                str(work / "back")], work / "back"))
+        rm(
+            record(
+                "ours ms_to_hf (from ckpt)",
+                [sys.executable, "-c", PY_OURS, "ms_to_hf", str(work / "w.ckpt"), str(work / "back")],
+                work / "back",
+            )
+        )
         rm(work / "w.ckpt")
         if not args.skip_mindformers:
-            rm(record("MindFormers 1.9 convert_pt_to_ms", [sys.executable, "-c", PY_MF, str(src),
-                                                         str(work / "mf.ckpt")], work / "mf.ckpt", repeat=1))
+            rm(
+                record(
+                    "MindFormers 1.9 convert_pt_to_ms",
+                    [sys.executable, "-c", PY_MF, str(src), str(work / "mf.ckpt")],
+                    work / "mf.ckpt",
+                    repeat=1,
+                )
+            )
 
         cp_wall = rows[0][1]
         mf = next((r for r in rows if r[0].startswith("MindFormers")), None)
-        print(f"\n{'':<34} {'wall s':>7} {'GB/s':>6} {'x cp speed':>10} {'peak anon MiB':>14} "
-              f"{'vs MindFormers: faster':>22} {'less memory':>11}")
+        print(
+            f"\n{'':<34} {'wall s':>7} {'GB/s':>6} {'x cp speed':>10} {'peak anon MiB':>14} "
+            f"{'vs MindFormers: faster':>22} {'less memory':>11}"
+        )
         for label, wall, _inner, peak, _size in rows:
             vs = f"{mf[1] / wall:21.1f}x {mf[3] / max(peak, 1):10.1f}x" if mf and label.startswith("ours") else ""
-            print(f"{label:<34} {wall:7.2f} {total / wall / 1e9:6.2f} {cp_wall / wall:10.2f} {peak / 2**20:14.0f} "
-                  f"{vs}")
-        print(f"\nmemory budget (DESIGN §4): 256 MiB + largest tensor ({largest / 2**20:.0f} MiB) = "
-              f"{(256 * 2**20 + largest) / 2**20:.0f} MiB")
+            print(f"{label:<34} {wall:7.2f} {total / wall / 1e9:6.2f} {cp_wall / wall:10.2f} {peak / 2**20:14.0f} {vs}")
+        print(
+            f"\nmemory budget (DESIGN §4): 256 MiB + largest tensor ({largest / 2**20:.0f} MiB) = "
+            f"{(256 * 2**20 + largest) / 2**20:.0f} MiB"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,10 +9,24 @@ torch only to read ``.bin``/``.pth`` files.
 from __future__ import annotations
 
 _EXPORTS = {
-    "hf_to_ms": "engine", "ms_to_hf": "engine", "Plan": "engine", "Result": "engine", "config_beside": "engine",
-    "find_source_config": "engine", "ConversionError": "errors", "lora_to_peft": "lora",
-    "LAYER": "spec", "Concat": "spec", "Drop": "spec", "Fuse": "spec", "QkvGroups": "spec", "Rename": "spec",
-    "RotaryPermute": "spec", "RowInterleave": "spec", "Spec": "spec", "Transpose": "spec",
+    "hf_to_ms": "engine",
+    "ms_to_hf": "engine",
+    "Plan": "engine",
+    "Result": "engine",
+    "config_beside": "engine",
+    "find_source_config": "engine",
+    "ConversionError": "errors",
+    "lora_to_peft": "lora",
+    "LAYER": "spec",
+    "Concat": "spec",
+    "Drop": "spec",
+    "Fuse": "spec",
+    "QkvGroups": "spec",
+    "Rename": "spec",
+    "RotaryPermute": "spec",
+    "RowInterleave": "spec",
+    "Spec": "spec",
+    "Transpose": "spec",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -120,54 +120,97 @@ def _parser():
         # exit_on_error=False: errors come back as exceptions, reported by main() on one line
         return _cls(*a, formatter_class=Fmt, exit_on_error=False, **k)
 
-    top = ArgumentParser(prog="mf-ext convert", description="\n\n".join(__doc__.split("\n\n")[1:4]), epilog=EXAMPLES,
-                         default_env=True, env_prefix=ENV_PREFIX)
+    top = ArgumentParser(
+        prog="mf-ext convert",
+        description="\n\n".join(__doc__.split("\n\n")[1:4]),
+        epilog=EXAMPLES,
+        default_env=True,
+        env_prefix=ENV_PREFIX,
+    )
     subs = top.add_subcommands(dest="subcommand", required=True)
 
     def common(p, model: bool):
         p.add_argument("--config", action=ActionConfigFile, help="YAML holding any of these flags")
         if model:
-            p.add_argument("--model", type=str | None, default=None,
-                           help="model name served by a built-in plug-in (llama, llama3_1, qwen2, ...)")
-            p.add_argument("--register_path", type=str | None, default=None,
-                           help="plug-in folder whose convert_weight.py / convert_reversed.py to use")
+            p.add_argument(
+                "--model",
+                type=str | None,
+                default=None,
+                help="model name served by a built-in plug-in (llama, llama3_1, qwen2, ...)",
+            )
+            p.add_argument(
+                "--register_path",
+                type=str | None,
+                default=None,
+                help="plug-in folder whose convert_weight.py / convert_reversed.py to use",
+            )
         p.add_argument("--input_path", type=str, required=True, help="source checkpoint file or folder")
         p.add_argument("--output_path", type=str, required=True, help="destination file or folder")
-        p.add_argument("--dtype", type=str | None, default=None,
-                       help=f"output dtype {DTYPES}; default: keep the source dtype")
-        p.add_argument("--dry_run", action=ActionYesNo, default=False,
-                       help="plan from headers, print it, write nothing (also --dry-run)")
+        p.add_argument(
+            "--dtype", type=str | None, default=None, help=f"output dtype {DTYPES}; default: keep the source dtype"
+        )
+        p.add_argument(
+            "--dry_run",
+            action=ActionYesNo,
+            default=False,
+            help="plan from headers, print it, write nothing (also --dry-run)",
+        )
         p.add_argument("--progress", action=ActionYesNo, default=True, help="progress bar (bytes)")
         p.add_argument("--max_shard_size", type=str, default="5GB", help="safetensors shard size, e.g. 5GB")
 
-    p = ArgumentParser(description="HF checkpoint -> MindSpore checkpoint", epilog=EXAMPLES,
-                       default_env=True, env_prefix=ENV_PREFIX)
+    p = ArgumentParser(
+        description="HF checkpoint -> MindSpore checkpoint", epilog=EXAMPLES, default_env=True, env_prefix=ENV_PREFIX
+    )
     common(p, True)
-    p.add_argument("--format", type=Literal["ckpt", "safetensors"], default="ckpt",
-                   help="ckpt: one MindSpore .ckpt file; safetensors: folder of MindSpore-named shards + index")
-    p.add_argument("--qkv_concat", action=ActionYesNo, default=False,
-                   help="fuse q,k,v -> attention.w_qkv and gate,up -> feed_forward.w_gate_hidden")
+    p.add_argument(
+        "--format",
+        type=Literal["ckpt", "safetensors"],
+        default="ckpt",
+        help="ckpt: one MindSpore .ckpt file; safetensors: folder of MindSpore-named shards + index",
+    )
+    p.add_argument(
+        "--qkv_concat",
+        action=ActionYesNo,
+        default=False,
+        help="fuse q,k,v -> attention.w_qkv and gate,up -> feed_forward.w_gate_hidden",
+    )
     p.add_argument("--hf_config", type=str | None, default=None, help="config.json to use instead of the input's")
     subs.add_subcommand("hf_to_ms", p, help="HF -> MindSpore (.ckpt or safetensors)")
 
-    p = ArgumentParser(description="MindSpore checkpoint -> HF folder", epilog=EXAMPLES,
-                       default_env=True, env_prefix=ENV_PREFIX)
+    p = ArgumentParser(
+        description="MindSpore checkpoint -> HF folder", epilog=EXAMPLES, default_env=True, env_prefix=ENV_PREFIX
+    )
     common(p, True)
-    p.add_argument("--hf_config", type=str | None, default=None,
-                   help="HF config.json (default: the one hf_to_ms kept beside the input)")
-    p.add_argument("--ms_config", type=str | None, default=None,
-                   help="MindFormers model YAML to derive config.json from (--config model.yaml also works)")
+    p.add_argument(
+        "--hf_config",
+        type=str | None,
+        default=None,
+        help="HF config.json (default: the one hf_to_ms kept beside the input)",
+    )
+    p.add_argument(
+        "--ms_config",
+        type=str | None,
+        default=None,
+        help="MindFormers model YAML to derive config.json from (--config model.yaml also works)",
+    )
     p.add_argument("--qkv_concat", type=bool | None, default=None, help="default: detected from tensor names")
-    p.add_argument("--lora_output", type=str | None, default=None,
-                   help="PEFT adapter folder for LoRA tensors in the input (default: <output_path>_lora)")
+    p.add_argument(
+        "--lora_output",
+        type=str | None,
+        default=None,
+        help="PEFT adapter folder for LoRA tensors in the input (default: <output_path>_lora)",
+    )
     p.add_argument("--lora_alpha", type=float, default=16, help="LoRA alpha used in training (not stored in ckpt)")
     subs.add_subcommand("ms_to_hf", p, help="MindSpore -> HF folder (safetensors + config.json)")
 
-    p = ArgumentParser(description="re-shard or re-format a checkpoint, names unchanged", epilog=EXAMPLES,
-                       default_env=True, env_prefix=ENV_PREFIX)
+    p = ArgumentParser(
+        description="re-shard or re-format a checkpoint, names unchanged",
+        epilog=EXAMPLES,
+        default_env=True,
+        env_prefix=ENV_PREFIX,
+    )
     common(p, False)
-    p.add_argument("--format", type=Literal["ckpt", "safetensors"], default="safetensors",
-                   help="output format")
+    p.add_argument("--format", type=Literal["ckpt", "safetensors"], default="safetensors", help="output format")
     subs.add_subcommand("resplit", p, help="ckpt <-> safetensors, shard size, dtype; names unchanged")
     return top
 
@@ -209,8 +252,12 @@ def _plugin(model: str | None, register_path: str | None):
 def _run(sub: str, args) -> int:
     from mf_ext.convert.errors import ConversionError
 
-    kw = dict(dtype=args.dtype, dry_run=args.dry_run, progress=args.progress and sys.stderr.isatty(),
-              max_shard_bytes=parse_size(args.max_shard_size))
+    kw = dict(
+        dtype=args.dtype,
+        dry_run=args.dry_run,
+        progress=args.progress and sys.stderr.isatty(),
+        max_shard_bytes=parse_size(args.max_shard_size),
+    )
     if sub == "resplit":
         from mf_ext.convert.resplit import resplit
 
@@ -222,8 +269,13 @@ def _run(sub: str, args) -> int:
             kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
         else:
             fn = plugin.convert_ms_to_pt
-            kw.update(hf_config=args.hf_config, ms_config=args.ms_config, qkv_concat=args.qkv_concat,
-                      lora_output=args.lora_output, lora_alpha=args.lora_alpha)
+            kw.update(
+                hf_config=args.hf_config,
+                ms_config=args.ms_config,
+                qkv_concat=args.qkv_concat,
+                lora_output=args.lora_output,
+                lora_alpha=args.lora_alpha,
+            )
         result = fn(args.input_path, args.output_path, **kw)
     if args.dry_run:
         return 0
@@ -242,11 +294,16 @@ def _legacy(argv: list[str]) -> int:
 
     class Parser(argparse.ArgumentParser):
         def error(self, message):  # one line via main(), not argparse's usage dump
-            raise CliError(f"{message} (MindFormers-style flags: --model --input_path --output_path "
-                           f"[--dtype] [--reversed])")
+            raise CliError(
+                f"{message} (MindFormers-style flags: --model --input_path --output_path [--dtype] [--reversed])"
+            )
 
-    p = Parser(prog="mf-ext convert", description="MindFormers-compatible flags", epilog=EXAMPLES,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="mf-ext convert",
+        description="MindFormers-compatible flags",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", default=None)
     p.add_argument("--register_path", default=None)
     p.add_argument("--input_path", required=True)
@@ -267,16 +324,33 @@ def _legacy(argv: list[str]) -> int:
         # MindFormers wrote one torch .bin; an HF folder is what from_pretrained needs, so write that
         if out.endswith((".bin", ".pt", ".pth", ".safetensors")):
             out = str(Path(out).with_suffix(""))
-            print(f"note: writing an HF folder {out!r} (from_pretrained loads it) instead of a single "
-                  f"{Path(ns.output_path).suffix} file", file=sys.stderr)
+            print(
+                f"note: writing an HF folder {out!r} (from_pretrained loads it) instead of a single "
+                f"{Path(ns.output_path).suffix} file",
+                file=sys.stderr,
+            )
         sub = "ms_to_hf"
-        data = dict(model=ns.model, register_path=ns.register_path, input_path=ns.input_path, output_path=out,
-                    dtype=ns.dtype, dry_run=ns.dry_run)
+        data = dict(
+            model=ns.model,
+            register_path=ns.register_path,
+            input_path=ns.input_path,
+            output_path=out,
+            dtype=ns.dtype,
+            dry_run=ns.dry_run,
+        )
     else:
         sub = "hf_to_ms"
         fmt = ns.format or "ckpt"  # MindFormers writes a .ckpt
-        data = dict(model=ns.model, register_path=ns.register_path, input_path=ns.input_path, output_path=out,
-                    dtype=ns.dtype, dry_run=ns.dry_run, format=fmt, qkv_concat=ns.qkv_concat)
+        data = dict(
+            model=ns.model,
+            register_path=ns.register_path,
+            input_path=ns.input_path,
+            output_path=out,
+            dtype=ns.dtype,
+            dry_run=ns.dry_run,
+            format=fmt,
+            qkv_concat=ns.qkv_concat,
+        )
     return _validated_run(sub, data)
 
 
@@ -307,8 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 -- jsonargparse's ArgumentError and friends: one line, exit 2
             msg = " ".join(str(e).split())
             sub = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
-            print(f"mf-ext convert: error: {msg} (see mf-ext convert {sub} --help)".replace("  ", " "),
-                  file=sys.stderr)
+            print(f"mf-ext convert: error: {msg} (see mf-ext convert {sub} --help)".replace("  ", " "), file=sys.stderr)
             return 2
         sub = cfg.subcommand
         data = {k: v for k, v in vars(cfg[sub]).items() if k not in ("config", "__path__")}

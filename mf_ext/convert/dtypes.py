@@ -26,10 +26,15 @@ _TABLE: dict[str, tuple[str, str, np.dtype]] = {
 _FROM_ST = {v[0]: k for k, v in _TABLE.items()}
 _FROM_MS = {v[1]: k for k, v in _TABLE.items()}
 _ALIASES = {
-    "fp32": "float32", "f32": "float32", "float": "float32",
-    "fp16": "float16", "f16": "float16", "half": "float16",
+    "fp32": "float32",
+    "f32": "float32",
+    "float": "float32",
+    "fp16": "float16",
+    "f16": "float16",
+    "half": "float16",
     "bf16": "bfloat16",
-    "fp64": "float64", "double": "float64",
+    "fp64": "float64",
+    "double": "float64",
 }
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -39,7 +44,7 @@ def canonical(dtype: object) -> str:
     s = str(dtype).strip()
     for prefix in ("torch.", "mindspore.", "ms."):
         if s.startswith(prefix):
-            s = s[len(prefix):]
+            s = s[len(prefix) :]
     low = s.lower()
     low = _ALIASES.get(low, low)
     if low in _TABLE:

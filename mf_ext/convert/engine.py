@@ -85,10 +85,13 @@ class Plan:
     same_checks: list[tuple[str, str]] = field(default_factory=list)  # (dropped, must equal) pairs
 
     def describe(self, output: str | Path, fmt: str, max_shard_bytes: int = 5 * 2**30) -> str:
-        lines = [f"plan: {self.direction}, {len(self.steps)} steps, {len(self.targets)} output tensors, "
-                 f"{human(self.total_bytes)} to write -> {str(output)!r} ({fmt})",
-                 f"dims: {self.dims}", f"flags: {self.flags}",
-                 f"source files ({len(self.source_files)}): {', '.join(sorted(p.name for p in self.source_files))}"]
+        lines = [
+            f"plan: {self.direction}, {len(self.steps)} steps, {len(self.targets)} output tensors, "
+            f"{human(self.total_bytes)} to write -> {str(output)!r} ({fmt})",
+            f"dims: {self.dims}",
+            f"flags: {self.flags}",
+            f"source files ({len(self.source_files)}): {', '.join(sorted(p.name for p in self.source_files))}",
+        ]
         for s in self.steps:
             if s.kind == "drop":
                 continue
@@ -119,8 +122,9 @@ def read_hf_config(path: Path) -> dict:
     try:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConversionError(f"no config.json: {str(path)!r} does not exist (needed for the model "
-                              f"architecture)") from None
+        raise ConversionError(
+            f"no config.json: {str(path)!r} does not exist (needed for the model architecture)"
+        ) from None
     except (OSError, ValueError) as e:
         raise ConversionError(f"cannot read {str(path)!r} as JSON: {e}") from None
     if not isinstance(cfg, dict):
@@ -181,9 +185,18 @@ def _steps(rules, dims, flags, direction: str) -> list[Step]:
         for layer in _layers_of(rule, dims["layers"]):
             if isinstance(rule, Drop):
                 if direction == ("hf_to_ms" if rule.side == "hf" else "ms_to_hf"):
-                    steps.append(Step("drop", [_expand(rule.name, layer)], [], [()], [], optional=rule.optional,
-                                      reason=rule.reason,
-                                      same_as=_expand(rule.same_as, layer) if rule.same_as else None))
+                    steps.append(
+                        Step(
+                            "drop",
+                            [_expand(rule.name, layer)],
+                            [],
+                            [()],
+                            [],
+                            optional=rule.optional,
+                            reason=rule.reason,
+                            same_as=_expand(rule.same_as, layer) if rule.same_as else None,
+                        )
+                    )
                 continue
             if isinstance(rule, Rename):
                 hf_shape = eval_shape(rule.shape, dims)
@@ -211,8 +224,18 @@ def _fmt_names(names: list[str], limit: int = 8) -> str:
     return shown + (f" ... (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, direction: str, *,
-               options: dict[str, bool], dtype: str | None, rules=None, dims=None) -> Plan:
+def build_plan(
+    spec: Spec,
+    reader: Reader,
+    cfg: dict,
+    cfg_path: object,
+    direction: str,
+    *,
+    options: dict[str, bool],
+    dtype: str | None,
+    rules=None,
+    dims=None,
+) -> Plan:
     dims = dims if dims is not None else _dims(spec, cfg, cfg_path)
     flags = dict(spec.flags(cfg))
     flags.update({k: bool(v) for k, v in options.items()})
@@ -245,11 +268,15 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
     unexpected = [n for n in available if n not in consumed]
     if missing:
         also = f"; also unexpected: {_fmt_names(unexpected, 4)}" if unexpected else ""
-        raise ConversionError(f"missing tensors in {src_desc!r} for a {spec.name!r} model with "
-                              f"{dims['layers']} layers: {_fmt_names(missing)}{also}")
+        raise ConversionError(
+            f"missing tensors in {src_desc!r} for a {spec.name!r} model with "
+            f"{dims['layers']} layers: {_fmt_names(missing)}{also}"
+        )
     if unexpected:
-        raise ConversionError(f"unexpected tensors in {src_desc!r} (not in the {spec.name!r} mapping; is this "
-                              f"checkpoint of another model or format?): {_fmt_names(unexpected)}")
+        raise ConversionError(
+            f"unexpected tensors in {src_desc!r} (not in the {spec.name!r} mapping; is this "
+            f"checkpoint of another model or format?): {_fmt_names(unexpected)}"
+        )
     # shapes and dtypes against the config
     targets: list[Target] = []
     peak = 0
@@ -258,12 +285,16 @@ def build_plan(spec: Spec, reader: Reader, cfg: dict, cfg_path: object, directio
         for n, want in zip(s.sources, s.source_shapes, strict=True):
             info = available[n]
             if tuple(info.shape) != tuple(want):
-                raise ConversionError(f"tensor {n!r} has shape {list(info.shape)} but {str(cfg_path)!r} implies "
-                                      f"{list(want)} (dims {dims})")
+                raise ConversionError(
+                    f"tensor {n!r} has shape {list(info.shape)} but {str(cfg_path)!r} implies "
+                    f"{list(want)} (dims {dims})"
+                )
             src_dtypes.add(info.dtype)
         if len(src_dtypes) > 1 and dtype is None:
-            raise ConversionError(f"tensors {_fmt_names(s.sources)} have different dtypes {sorted(src_dtypes)}; "
-                                  f"pass --dtype to choose one")
+            raise ConversionError(
+                f"tensors {_fmt_names(s.sources)} have different dtypes {sorted(src_dtypes)}; "
+                f"pass --dtype to choose one"
+            )
         out_dtype = dtype or src_dtypes.pop()
         step_bytes = 0
         s.out_dtype = out_dtype
@@ -333,22 +364,35 @@ def _cast_rows(arr: np.ndarray, src: str, dst: str, name: str):
         return
     rows = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
     for a in range(0, arr.shape[0], rows):
-        yield dtypes.cast(arr[a:a + rows], src, dst, name)
+        yield dtypes.cast(arr[a : a + rows], src, dst, name)
 
 
 def _execute(plan: Plan, reader: Reader, writer, progress: bool, desc: str) -> None:
     from tqdm import tqdm
 
-    bar = tqdm(total=plan.total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-               disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        total=plan.total_bytes,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
     writer._progress = bar.update
     for dropped, ref in plan.same_checks:
         a, b = reader.array(dropped), reader.array(ref)
-        if a.shape != b.shape or a.dtype != b.dtype or not np.array_equal(a.reshape(-1).view(np.uint8),
-                                                                           b.reshape(-1).view(np.uint8)):
+        if (
+            a.shape != b.shape
+            or a.dtype != b.dtype
+            or not np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
+        ):
             bar.close()
-            raise ConversionError(f"tensor {dropped!r} differs from {ref!r}, but it would be dropped as "
-                                  f"{plan.dropped[dropped]!r}; fix tie_word_embeddings in config.json")
+            raise ConversionError(
+                f"tensor {dropped!r} differs from {ref!r}, but it would be dropped as "
+                f"{plan.dropped[dropped]!r}; fix tie_word_embeddings in config.json"
+            )
     try:
         writer.begin(plan.targets)
         by_name = {t.name: t for t in plan.targets}
@@ -377,9 +421,11 @@ class Result:
 
     def summary(self) -> str:
         gbs = self.bytes_written / max(self.seconds, 1e-9) / 1e9
-        return (f"wrote {human(self.bytes_written)} ({len(self.plan.targets)} tensors) to "
-                f"{str(self.output)!r} in {self.seconds:.2f} s = {gbs:.2f} GB/s; "
-                f"peak anonymous memory {self.peak_anon / 2**20:.0f} MiB")
+        return (
+            f"wrote {human(self.bytes_written)} ({len(self.plan.targets)} tensors) to "
+            f"{str(self.output)!r} in {self.seconds:.2f} s = {gbs:.2f} GB/s; "
+            f"peak anonymous memory {self.peak_anon / 2**20:.0f} MiB"
+        )
 
 
 def _prepare_output(output: Path) -> None:
@@ -409,9 +455,21 @@ def _hf_input_config(spec: Spec, inp: Path, reader: Reader, hf_config) -> tuple[
     return read_hf_config(base / "config.json"), base / "config.json"
 
 
-def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "ckpt", qkv_concat: bool = False,
-             dry_run: bool = False, hf_config=None, progress: bool = True, max_shard_bytes: int = 5 * 2**30,
-             print_fn=print, **options) -> Result | Plan:
+def hf_to_ms(
+    spec: Spec,
+    input_path,
+    output_path,
+    dtype=None,
+    *,
+    format: str = "ckpt",
+    qkv_concat: bool = False,
+    dry_run: bool = False,
+    hf_config=None,
+    progress: bool = True,
+    max_shard_bytes: int = 5 * 2**30,
+    print_fn=print,
+    **options,
+) -> Result | Plan:
     """Convert an HF checkpoint (safetensors / .bin / Meta .pth) to MindSpore names (``.ckpt`` or safetensors)."""
     inp, out = Path(input_path), Path(output_path)
     if format not in ("ckpt", "safetensors"):
@@ -424,10 +482,13 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
         if reader.format == "meta" and not rules:
             raise ConversionError(f"spec {spec.name!r} does not support Meta consolidated checkpoints")
         if reader.format == "meta" and qkv_concat:
-            raise ConversionError("qkv_concat from a Meta consolidated checkpoint is not supported; convert "
-                                  "without it, or convert the HF release")
-        plan = build_plan(spec, reader, cfg, cfg_path, "hf_to_ms", options=opts, dtype=_resolve_dtype(dtype),
-                          rules=rules)
+            raise ConversionError(
+                "qkv_concat from a Meta consolidated checkpoint is not supported; convert "
+                "without it, or convert the HF release"
+            )
+        plan = build_plan(
+            spec, reader, cfg, cfg_path, "hf_to_ms", options=opts, dtype=_resolve_dtype(dtype), rules=rules
+        )
         if dry_run:
             print_fn(plan.describe(out, format, max_shard_bytes))
             return plan
@@ -443,8 +504,9 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
             extra = {"config.json": cfg}
             if gen_cfg is not None:
                 extra["generation_config.json"] = gen_cfg
-            writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"},
-                                          always_index=True, extra_files=extra)
+            writer = SafetensorsDirWriter(
+                out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"}, always_index=True, extra_files=extra
+            )
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "hf_to_ms")
@@ -454,10 +516,23 @@ def hf_to_ms(spec: Spec, input_path, output_path, dtype=None, *, format: str = "
         reader.close()
 
 
-def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: bool | None = None,
-             dry_run: bool = False, hf_config=None, ms_config=None, progress: bool = True,
-             max_shard_bytes: int = 5 * 2**30, print_fn=print, lora_output=None, lora_alpha: float = 16,
-             **options) -> Result | Plan:
+def ms_to_hf(
+    spec: Spec,
+    input_path,
+    output_path,
+    dtype=None,
+    *,
+    qkv_concat: bool | None = None,
+    dry_run: bool = False,
+    hf_config=None,
+    ms_config=None,
+    progress: bool = True,
+    max_shard_bytes: int = 5 * 2**30,
+    print_fn=print,
+    lora_output=None,
+    lora_alpha: float = 16,
+    **options,
+) -> Result | Plan:
     """Convert a MindSpore checkpoint (``.ckpt`` or safetensors dir) to an HF folder ``from_pretrained`` loads.
 
     The architecture comes from ``hf_config`` (a config.json path or dict), else the config hf_to_ms kept beside
@@ -469,8 +544,11 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
     reader = open_source(inp)
     try:
         if hf_config is not None:
-            cfg, cfg_path = (hf_config, "hf_config") if isinstance(hf_config, dict) else (
-                read_hf_config(Path(hf_config)), hf_config)
+            cfg, cfg_path = (
+                (hf_config, "hf_config")
+                if isinstance(hf_config, dict)
+                else (read_hf_config(Path(hf_config)), hf_config)
+            )
         elif (found := find_source_config(inp)) is not None:
             cfg, cfg_path = read_hf_config(found), found
         elif ms_config is not None:
@@ -478,8 +556,9 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
                 raise ConversionError(f"spec {spec.name!r} cannot derive an HF config from a MindFormers config")
             cfg, cfg_path = spec.hf_config_from_ms(_load_ms_config(ms_config)), ms_config
         else:
-            raise ConversionError(f"no config.json beside {str(inp)!r}: pass --hf_config config.json or "
-                                  f"--config model.yaml")
+            raise ConversionError(
+                f"no config.json beside {str(inp)!r}: pass --hf_config config.json or --config model.yaml"
+            )
         if qkv_concat is None:
             qkv_concat = any(".w_qkv." in n or ".w_gate_hidden." in n for n in reader.tensors)
         from mf_ext.convert.lora import is_lora
@@ -509,8 +588,9 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
             extra["generation_config.json"] = json.loads(gen_src.read_text())
         elif spec.generation_config is not None:
             extra["generation_config.json"] = spec.generation_config(cfg)
-        writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "pt"},
-                                      always_index=True, extra_files=extra)
+        writer = SafetensorsDirWriter(
+            out, max_shard_bytes=max_shard_bytes, metadata={"format": "pt"}, always_index=True, extra_files=extra
+        )
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "ms_to_hf")
@@ -520,8 +600,9 @@ def ms_to_hf(spec: Spec, input_path, output_path, dtype=None, *, qkv_concat: boo
             from mf_ext.convert.lora import lora_to_peft
 
             adapter = Path(lora_output) if lora_output else Path(str(out) + "_lora")
-            lr = lora_to_peft(spec, inp, adapter, dtype, lora_alpha=lora_alpha, hf_config=cfg,
-                              base_model_name_or_path=str(out))
+            lr = lora_to_peft(
+                spec, inp, adapter, dtype, lora_alpha=lora_alpha, hf_config=cfg, base_model_name_or_path=str(out)
+            )
             result.lora = lr
             print_fn(f"LoRA adapter ({len(lr.plan.targets)} tensors, lora_alpha={lora_alpha}) -> {str(adapter)!r}")
         return result

@@ -38,8 +38,17 @@ def _hf_module(hf_weight: str, layer: str | None) -> str:
     return name.replace(LAYER, layer) if layer is not None else name
 
 
-def lora_to_peft(spec: Spec, input_path, output_path, dtype=None, *, lora_alpha: float = 16, hf_config=None,
-                 base_model_name_or_path: str = "", progress: bool = False) -> Result:
+def lora_to_peft(
+    spec: Spec,
+    input_path,
+    output_path,
+    dtype=None,
+    *,
+    lora_alpha: float = 16,
+    hf_config=None,
+    base_model_name_or_path: str = "",
+    progress: bool = False,
+) -> Result:
     """Export the LoRA tensors of a MindSpore checkpoint at ``input_path`` as a PEFT adapter at ``output_path``.
 
     ``lora_alpha`` is not stored in checkpoints: pass the value used for training (MindFormers' default 16).
@@ -70,8 +79,10 @@ def lora_to_peft(spec: Spec, input_path, output_path, dtype=None, *, lora_alpha:
             src_dtype = reader.tensors[ab["a"]].dtype
             out_dtype = dtypes.canonical(dtype) if dtype else src_dtype
             if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
-                raise ConversionError(f"LoRA cell {cell!r}: lora_a {list(a.shape)} and lora_b {list(b.shape)} do "
-                                      f"not form (rank, in) x (out, rank)")
+                raise ConversionError(
+                    f"LoRA cell {cell!r}: lora_a {list(a.shape)} and lora_b {list(b.shape)} do "
+                    f"not form (rank, in) x (out, rank)"
+                )
             if rank is not None and a.shape[0] != rank:
                 raise ConversionError(f"LoRA cell {cell!r} has rank {a.shape[0]}, others have {rank}")
             rank = a.shape[0]
@@ -90,30 +101,47 @@ def lora_to_peft(spec: Spec, input_path, output_path, dtype=None, *, lora_alpha:
 
             if isinstance(rule, Rename):
                 mod = _hf_module(rule.hf, layer)
-                tensors += [(f"base_model.model.{mod}.lora_A.weight", cast(a, ab["a"])),
-                            (f"base_model.model.{mod}.lora_B.weight", cast(b, ab["b"]))]
+                tensors += [
+                    (f"base_model.model.{mod}.lora_A.weight", cast(a, ab["a"])),
+                    (f"base_model.model.{mod}.lora_B.weight", cast(b, ab["b"])),
+                ]
                 modules.add(mod)
             else:
                 if not dims:
-                    raise ConversionError(f"splitting LoRA of fused cell {cell!r} needs the model config; pass "
-                                          f"hf_config")
+                    raise ConversionError(
+                        f"splitting LoRA of fused cell {cell!r} needs the model config; pass hf_config"
+                    )
                 part_rows = [eval_shape(s, dims)[0] for s in rule.shapes]
                 b_parts = rule.layout.split(b, [(n, rank) for n in part_rows], dims)
                 for hf_w, bp in zip(rule.hf, b_parts, strict=True):
                     mod = _hf_module(hf_w, layer)
-                    tensors += [(f"base_model.model.{mod}.lora_A.weight", cast(a, ab["a"])),
-                                (f"base_model.model.{mod}.lora_B.weight", cast(bp, ab["b"]))]
+                    tensors += [
+                        (f"base_model.model.{mod}.lora_A.weight", cast(a, ab["a"])),
+                        (f"base_model.model.{mod}.lora_B.weight", cast(bp, ab["b"])),
+                    ]
                     modules.add(mod)
         _prepare_output(out)
         adapter_config = {
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": int(rank), "lora_alpha": lora_alpha,
-            "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+            "peft_type": "LORA",
+            "task_type": "CAUSAL_LM",
+            "r": int(rank),
+            "lora_alpha": lora_alpha,
+            "lora_dropout": 0.0,
+            "bias": "none",
+            "fan_in_fan_out": False,
+            "inference_mode": True,
             # full module paths (PEFT matches by suffix): only the modules that were trained get an adapter
-            "target_modules": sorted(modules), "base_model_name_or_path": base_model_name_or_path or None,
+            "target_modules": sorted(modules),
+            "base_model_name_or_path": base_model_name_or_path or None,
         }
         targets = [Target(n, str(_dtype_of(arr, dtype, reader, pairs)), tuple(arr.shape)) for n, arr in tensors]
-        writer = SafetensorsDirWriter(out, metadata={"format": "pt"}, single_name="adapter_model.safetensors",
-                                      max_shard_bytes=2**62, extra_files={"adapter_config.json": adapter_config})
+        writer = SafetensorsDirWriter(
+            out,
+            metadata={"format": "pt"},
+            single_name="adapter_model.safetensors",
+            max_shard_bytes=2**62,
+            extra_files={"adapter_config.json": adapter_config},
+        )
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             writer.begin(targets)

@@ -70,7 +70,7 @@ class Reader:
             off, n = info.ranges[0]
             arr = np.frombuffer(m, dtype=dt, count=n // dt.itemsize, offset=off)
         else:
-            arr = np.frombuffer(b"".join(m[o:o + n] for o, n in info.ranges), dtype=dt)
+            arr = np.frombuffer(b"".join(m[o : o + n] for o, n in info.ranges), dtype=dt)
         return arr.reshape(info.shape)
 
     def close(self) -> None:
@@ -94,8 +94,10 @@ def read_safetensors_header(path: Path) -> tuple[dict, int]:
                 raise ConversionError(f"{str(path)!r} is not a safetensors file: {size} bytes, no header")
             (n,) = struct.unpack("<Q", head)
             if n > min(size - 8, 100 * 2**20):
-                raise ConversionError(f"{str(path)!r} has a corrupt safetensors header (header length {n} "
-                                      f"does not fit a {size}-byte file)")
+                raise ConversionError(
+                    f"{str(path)!r} has a corrupt safetensors header (header length {n} "
+                    f"does not fit a {size}-byte file)"
+                )
             raw = f.read(n)
     except OSError as e:
         raise ConversionError(f"cannot read {str(path)!r}: {e.strerror}") from None
@@ -125,18 +127,24 @@ class SafetensorsReader(Reader):
                     shape = tuple(int(d) for d in h["shape"])
                     a, b = (int(x) for x in h["data_offsets"])
                 except (KeyError, TypeError, ValueError) as e:
-                    raise ConversionError(f"{str(path)!r} has a corrupt safetensors header entry for {name!r}: "
-                                          f"{e}") from None
+                    raise ConversionError(
+                        f"{str(path)!r} has a corrupt safetensors header entry for {name!r}: {e}"
+                    ) from None
                 info = TensorInfo(name, dt, shape, path, [(start + a, b - a)])
                 if info.nbytes != b - a:
-                    raise ConversionError(f"{str(path)!r}: tensor {name!r} header says {b - a} bytes but shape "
-                                          f"{list(shape)} {dt} needs {info.nbytes}")
+                    raise ConversionError(
+                        f"{str(path)!r}: tensor {name!r} header says {b - a} bytes but shape "
+                        f"{list(shape)} {dt} needs {info.nbytes}"
+                    )
                 if start + b > size:
-                    raise ConversionError(f"{str(path)!r} is truncated: tensor {name!r} ends at byte {start + b} "
-                                          f"but the file has {size} bytes")
+                    raise ConversionError(
+                        f"{str(path)!r} is truncated: tensor {name!r} ends at byte {start + b} "
+                        f"but the file has {size} bytes"
+                    )
                 if name in self.tensors:
-                    raise ConversionError(f"tensor {name!r} appears in both {str(self.tensors[name].file)!r} and "
-                                          f"{str(path)!r}")
+                    raise ConversionError(
+                        f"tensor {name!r} appears in both {str(self.tensors[name].file)!r} and {str(path)!r}"
+                    )
                 self.tensors[name] = info
 
 
@@ -146,16 +154,18 @@ def _index_shards(index_path: Path) -> list[Path]:
         weight_map = index["weight_map"]
         shard_names = list(dict.fromkeys(weight_map.values()))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ConversionError(f"{str(index_path)!r} is not a valid safetensors index (expected JSON with "
-                              f"'weight_map'): {e}") from None
+        raise ConversionError(
+            f"{str(index_path)!r} is not a valid safetensors index (expected JSON with 'weight_map'): {e}"
+        ) from None
     shards = []
     for name in shard_names:
         p = index_path.parent / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise ConversionError(f"{str(index_path)!r} names shard {name!r} outside its folder")
         if not p.is_file():
-            raise ConversionError(f"{str(index_path)!r} names shard {name!r}, which does not exist in "
-                                  f"{str(index_path.parent)!r}")
+            raise ConversionError(
+                f"{str(index_path)!r} names shard {name!r}, which does not exist in {str(index_path.parent)!r}"
+            )
         shards.append(p)
     return shards
 
@@ -171,8 +181,9 @@ def open_safetensors(path: Path) -> SafetensorsReader:
         for name, shard in weight_map.items():
             info = reader.tensors.get(name)
             if info is None:
-                raise ConversionError(f"{str(indexes[0])!r} lists tensor {name!r} in {shard!r}, but that shard "
-                                      f"does not hold it")
+                raise ConversionError(
+                    f"{str(indexes[0])!r} lists tensor {name!r} in {shard!r}, but that shard does not hold it"
+                )
         return reader
     files = sorted(path.glob("*.safetensors"))
     return SafetensorsReader(files)
@@ -207,7 +218,7 @@ class CkptReader(Reader):
         if m is None:
             raise ConversionError(f"{str(path)!r} is empty, not a MindSpore checkpoint")
         end = len(m)
-        if end >= 17 and m[end - 17:end - 10] == b"crc_num":  # optional CRC trailer written by MindSpore
+        if end >= 17 and m[end - 17 : end - 10] == b"crc_num":  # optional CRC trailer written by MindSpore
             end -= 17
         pos = 0
         order: list[str] = []
@@ -244,8 +255,10 @@ class CkptReader(Reader):
         for info in self.tensors.values():
             got = sum(n for _, n in info.ranges)
             if got != info.nbytes:
-                raise ConversionError(f"{str(path)!r}: tensor {info.name!r} holds {got} bytes but shape "
-                                      f"{list(info.shape)} {info.dtype} needs {info.nbytes}")
+                raise ConversionError(
+                    f"{str(path)!r}: tensor {info.name!r} holds {got} bytes but shape "
+                    f"{list(info.shape)} {info.dtype} needs {info.nbytes}"
+                )
 
     @staticmethod
     def _parse_value(m, pos: int, end: int):
@@ -257,7 +270,7 @@ class CkptReader(Reader):
                 raise ValueError(f"unexpected wire type in Value at byte {pos}")
             n, pos = _varint(m, pos)
             if key >> 3 == 1:
-                tag = bytes(m[pos:pos + n]).decode()
+                tag = bytes(m[pos : pos + n]).decode()
             elif key >> 3 == 2:
                 tensor = CkptReader._parse_tensor(m, pos, pos + n)
             else:
@@ -287,7 +300,7 @@ class CkptReader(Reader):
             elif wire == 2:
                 n, pos = _varint(m, pos)
                 if field_no == 2:
-                    ttype = bytes(m[pos:pos + n]).decode()
+                    ttype = bytes(m[pos : pos + n]).decode()
                 elif field_no == 3:
                     crange = (pos, n)
                 pos += n
@@ -317,8 +330,9 @@ class TorchReader(Reader):
                 sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except Exception as e:  # noqa: BLE001 -- torch raises many types for a bad pickle
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ConversionError(f"cannot load {str(path)!r} as a torch checkpoint "
-                                      f"(weights_only=True): {first}") from None
+                raise ConversionError(
+                    f"cannot load {str(path)!r} as a torch checkpoint (weights_only=True): {first}"
+                ) from None
             if not isinstance(sd, dict):
                 raise ConversionError(f"{str(path)!r} holds a {type(sd).__name__}, expected a state dict")
             for name, t in sd.items():
@@ -362,8 +376,9 @@ def open_source(path: str | os.PathLike, *, meta_concat_dim=None) -> Reader:
             return CkptReader(p)
         if p.suffix in (".bin", ".pth", ".pt"):
             return TorchReader([p])
-        raise ConversionError(f"input file {str(p)!r} has an unknown extension; expected .safetensors, .ckpt, "
-                              f".bin or .pth")
+        raise ConversionError(
+            f"input file {str(p)!r} has an unknown extension; expected .safetensors, .ckpt, .bin or .pth"
+        )
     if list(p.glob("*.safetensors")) or list(p.glob("*.safetensors.index.json")):
         return open_safetensors(p)
     ckpts = sorted(p.glob("*.ckpt"))
@@ -379,5 +394,7 @@ def open_source(path: str | os.PathLike, *, meta_concat_dim=None) -> Reader:
         return r
     if len(ckpts) > 1:
         raise ConversionError(f"input directory {str(p)!r} holds {len(ckpts)} .ckpt files; pass one of them")
-    raise ConversionError(f"no weights found in {str(p)!r}: expected *.safetensors (+ index), a .ckpt, "
-                          f"pytorch_model*.bin or consolidated.*.pth")
+    raise ConversionError(
+        f"no weights found in {str(p)!r}: expected *.safetensors (+ index), a .ckpt, "
+        f"pytorch_model*.bin or consolidated.*.pth"
+    )

@@ -14,8 +14,17 @@ from mf_ext.convert.readers import open_source
 from mf_ext.convert.writers import CkptWriter, SafetensorsDirWriter, Target
 
 
-def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors", dry_run: bool = False,
-            progress: bool = True, max_shard_bytes: int = 5 * 2**30, print_fn=print) -> Result | Plan:
+def resplit(
+    input_path,
+    output_path,
+    dtype=None,
+    *,
+    format: str = "safetensors",
+    dry_run: bool = False,
+    progress: bool = True,
+    max_shard_bytes: int = 5 * 2**30,
+    print_fn=print,
+) -> Result | Plan:
     """Copy every tensor of ``input_path`` to ``output_path`` (``.ckpt`` or safetensors folder), names kept."""
     inp, out = Path(input_path), Path(output_path)
     if format not in ("ckpt", "safetensors"):
@@ -28,13 +37,32 @@ def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors",
             info = reader.tensors[name]
             # --dtype applies to floating tensors; integer ones (step counters ...) keep theirs
             out_dtype = dt if dt is not None and info.dtype in dtypes.FLOAT_DTYPES else info.dtype
-            steps.append(Step("copy", [name], [name], [info.shape], [info.shape], out_dtype=out_dtype,
-                              same_dtype=out_dtype == info.dtype))
+            steps.append(
+                Step(
+                    "copy",
+                    [name],
+                    [name],
+                    [info.shape],
+                    [info.shape],
+                    out_dtype=out_dtype,
+                    same_dtype=out_dtype == info.dtype,
+                )
+            )
             targets.append(Target(name, out_dtype, info.shape))
         cfg_src = find_source_config(inp) if inp.suffix == ".ckpt" else (inp / "config.json" if inp.is_dir() else None)
         cfg = json.loads(cfg_src.read_text()) if cfg_src and cfg_src.is_file() else None
-        plan = Plan("resplit", steps, targets, {}, {}, {}, list(reader.files), sum(t.nbytes for t in targets),
-                    64 * 2**20, cfg or {})
+        plan = Plan(
+            "resplit",
+            steps,
+            targets,
+            {},
+            {},
+            {},
+            list(reader.files),
+            sum(t.nbytes for t in targets),
+            64 * 2**20,
+            cfg or {},
+        )
         if dry_run:
             print_fn(plan.describe(out, format))
             return plan
@@ -43,8 +71,9 @@ def resplit(input_path, output_path, dtype=None, *, format: str = "safetensors",
             writer = CkptWriter(out, sidecars={Path(str(out) + ".config.json"): cfg} if cfg else None)
         else:
             extra = {"config.json": cfg} if cfg else {}
-            writer = SafetensorsDirWriter(out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"},
-                                          always_index=True, extra_files=extra)
+            writer = SafetensorsDirWriter(
+                out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"}, always_index=True, extra_files=extra
+            )
         with AnonPeak() as mem:
             t0 = time.perf_counter()
             _execute(plan, reader, writer, progress, "resplit")

@@ -113,8 +113,9 @@ class Layout:
         """The fused tensor as consecutive pieces (row-major order); override to stream without a full copy."""
         yield self.fuse(parts, dims)
 
-    def split_chunks(self, arr: np.ndarray, part_shapes: list[tuple[int, ...]], dims: dict[str, int],
-                     chunk_bytes: int) -> list:
+    def split_chunks(
+        self, arr: np.ndarray, part_shapes: list[tuple[int, ...]], dims: dict[str, int], chunk_bytes: int
+    ) -> list:
         """For each part, an iterable of its consecutive pieces."""
         return [[p] for p in self.split(arr, part_shapes, dims)]
 
@@ -136,7 +137,7 @@ class Concat(Layout):
     def split(self, arr, part_shapes, dims):
         out, start = [], 0
         for s in part_shapes:
-            out.append(np.ascontiguousarray(arr[start:start + s[0]]))
+            out.append(np.ascontiguousarray(arr[start : start + s[0]]))
             start += s[0]
         return out
 
@@ -164,7 +165,7 @@ class QkvGroups(Layout):
         grouped = arr.reshape(g, sum(per), *rest)
         out, start = [], 0
         for s, n in zip(part_shapes, per, strict=True):
-            out.append(np.ascontiguousarray(grouped[:, start:start + n]).reshape(s))
+            out.append(np.ascontiguousarray(grouped[:, start : start + n]).reshape(s))
             start += n
         return out
 
@@ -183,7 +184,7 @@ class QkvGroups(Layout):
         starts = np.cumsum([0, *per])
 
         def one(a: int, n: int):  # a function, not a nested genexp: binds a and n now
-            return (grouped[i, a:a + n] for i in range(g))
+            return (grouped[i, a : a + n] for i in range(g))
 
         return [one(int(a), n) for a, n in zip(starts[:-1], per, strict=True)]
 
@@ -211,8 +212,8 @@ class RowInterleave(Layout):
         for a in range(0, rows, step):
             b = min(rows, a + step)
             for i, p in enumerate(parts):
-                buf[:b - a, i] = p[a:b]
-            yield buf[:b - a]
+                buf[: b - a, i] = p[a:b]
+            yield buf[: b - a]
 
     def split_chunks(self, arr, part_shapes, dims, chunk_bytes):
         n = len(part_shapes)
@@ -224,8 +225,8 @@ class RowInterleave(Layout):
             buf = np.empty((min(step, rows), *grouped.shape[2:]), dtype=arr.dtype)
             for a in range(0, rows, step):
                 b = min(rows, a + step)
-                buf[:b - a] = grouped[a:b, i]
-                yield buf[:b - a]
+                buf[: b - a] = grouped[a:b, i]
+                yield buf[: b - a]
 
         return [one(i) for i in range(n)]
 

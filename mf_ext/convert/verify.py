@@ -29,8 +29,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mf-ext verify", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="mf-ext verify",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--register_path", help="plug-in folder (its predict.yaml builds the MindSpore model)")
     src.add_argument("--model", help="model name served by a built-in plug-in (llama, qwen2, ...)")
@@ -40,8 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default=None, help="text to tokenize with HF_DIR's tokenizer (default: fixed ids)")
     p.add_argument("--seq", type=int, default=16, help="number of fixed ids when no --prompt (default 16)")
     p.add_argument("--steps", type=int, default=8, help="greedy tokens to compare (default 8; 0 skips)")
-    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
-                   help="HF compute dtype (default float32; the MindSpore model computes as its YAML says)")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float16", "bfloat16"),
+        help="HF compute dtype (default float32; the MindSpore model computes as its YAML says)",
+    )
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |delta logits| to PASS (default 1e-4)")
     p.add_argument("--mode", type=int, default=None, choices=(0, 1), help="MindSpore mode: 0 graph, 1 PyNative")
     return p
@@ -83,15 +91,21 @@ def run(args) -> int:
     from transformers import AutoModelForCausalLM
 
     t0 = time.perf_counter()
-    hf = AutoModelForCausalLM.from_pretrained(hf_dir, attn_implementation="eager",
-                                              dtype=getattr(torch, args.dtype)).eval()
+    hf = AutoModelForCausalLM.from_pretrained(
+        hf_dir, attn_implementation="eager", dtype=getattr(torch, args.dtype)
+    ).eval()
     with torch.no_grad():
         ref = hf(torch.tensor(ids)).logits.float().numpy()
         hf_tokens = None
         if args.steps:
-            hf_tokens = hf.generate(torch.tensor(ids), attention_mask=torch.ones_like(torch.tensor(ids)),
-                                    max_new_tokens=args.steps, do_sample=False, min_new_tokens=args.steps,
-                                    pad_token_id=0)[0, ids.shape[1]:].numpy()
+            hf_tokens = hf.generate(
+                torch.tensor(ids),
+                attention_mask=torch.ones_like(torch.tensor(ids)),
+                max_new_tokens=args.steps,
+                do_sample=False,
+                min_new_tokens=args.steps,
+                pad_token_id=0,
+            )[0, ids.shape[1] :].numpy()
     t_hf = time.perf_counter() - t0
 
     import mf_ext
@@ -101,15 +115,18 @@ def run(args) -> int:
     t0 = time.perf_counter()
     seq = int(ids.shape[1] + max(args.steps, 1) + 8)
     names = _tensor_names(ms_path)
-    overrides = {"model.model_config.seq_length": seq, "model.model_config.batch_size": 1,
-                 "model.model_config.qkv_concat": any(".w_qkv." in n for n in names)}
+    overrides = {
+        "model.model_config.seq_length": seq,
+        "model.model_config.batch_size": 1,
+        "model.model_config.qkv_concat": any(".w_qkv." in n for n in names),
+    }
     cfg, entries = load_config_ex(str(config), str(plugin.root), overrides)
     _apply_hf_architecture(cfg, entries, hf_dir)
     model = build_model_from_config(cfg, checkpoint=ms_path, mode=args.mode)
     got = mf_ext.logits(model, ids)
     ms_tokens = None
     if args.steps:
-        ms_tokens = np.asarray(mf_ext.generate(model, ids, args.steps, do_sample=False))[0, ids.shape[1]:]
+        ms_tokens = np.asarray(mf_ext.generate(model, ids, args.steps, do_sample=False))[0, ids.shape[1] :]
     t_ms = time.perf_counter() - t0
 
     diff = float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max())
@@ -122,8 +139,14 @@ def run(args) -> int:
     print(f"input: {what}, {ids.shape[1]} tokens; HF {t_hf:.1f} s, MindSpore {t_ms:.1f} s")
     print(f"max |delta logits| = {diff:.3e} (tolerance {args.tolerance:g})")
     if args.steps:
-        print(f"greedy tokens: {agree}/{steps} agree" + ("" if agree == steps else
-              f" (first difference at step {agree}: HF {int(hf_tokens[agree])} vs MindSpore {int(ms_tokens[agree])})"))
+        print(
+            f"greedy tokens: {agree}/{steps} agree"
+            + (
+                ""
+                if agree == steps
+                else f" (first difference at step {agree}: HF {int(hf_tokens[agree])} vs MindSpore {int(ms_tokens[agree])})"
+            )
+        )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -23,7 +23,9 @@ from mf_ext.convert.errors import ConversionError
 CKPT_SLICE_BYTES = 512 * 2**20
 # fsync before the final rename makes the output survive power loss, at the price of waiting for the disk;
 # like cp, torch.save and mindspore.save_checkpoint we do not by default (a killed process is covered either way)
-FSYNC = os.environ.get("MF_EXT_CONVERT_FSYNC", "0") == "1"  # MindSpore slices tensors above 512 MiB into several values of one tag
+FSYNC = (
+    os.environ.get("MF_EXT_CONVERT_FSYNC", "0") == "1"
+)  # MindSpore slices tensors above 512 MiB into several values of one tag
 _COPY_CHUNK = 64 * 2**20  # user-space copies (fallback path, array writes)
 _KERNEL_CHUNK = 2**30  # copy_file_range request size
 # Kernel copies run ~30% faster when source and destination offsets are congruent modulo the page size, so
@@ -119,7 +121,7 @@ def _write_all(fd: int, data) -> int:
     total = len(view)
     pos = 0
     while pos < total:
-        pos += os.write(fd, view[pos:pos + _COPY_CHUNK])  # OSError (disk full...) is reported by the engine
+        pos += os.write(fd, view[pos : pos + _COPY_CHUNK])  # OSError (disk full...) is reported by the engine
     return total
 
 
@@ -267,8 +269,13 @@ class CkptWriter(Writer):
                     self._put(ckpt_padding((src_off - self.pos - len(head)) % PAGE))
                 self._put(head)
                 if n:
-                    self._emit(self.fd, RawCopy(payload.file, _subrange(payload.ranges, start, n))
-                               if isinstance(payload, RawCopy) else payload, Target(target.name, "uint8", (n,)))
+                    self._emit(
+                        self.fd,
+                        RawCopy(payload.file, _subrange(payload.ranges, start, n))
+                        if isinstance(payload, RawCopy)
+                        else payload,
+                        Target(target.name, "uint8", (n,)),
+                    )
                     self.pos += n
             return
         left_in_slice = done = 0
@@ -279,7 +286,7 @@ class CkptWriter(Writer):
                     left_in_slice = min(step, total - done)
                     self._put(ckpt_value_header(target.name, ms_type, target.shape, left_in_slice))
                 k = min(left_in_slice, len(mv) - pos)
-                self._put(mv[pos:pos + k])
+                self._put(mv[pos : pos + k])
                 self._tick(k)
                 pos += k
                 done += k
@@ -320,9 +327,17 @@ class SafetensorsDirWriter(Writer):
     Headers need every offset up front, which the plan provides: ``begin`` receives all targets in write order.
     """
 
-    def __init__(self, path: Path, *, max_shard_bytes: int = 5 * 2**30, metadata: dict | None = None,
-                 single_name: str = "model.safetensors", always_index: bool = False,
-                 extra_files: dict[str, object] | None = None, progress=None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_shard_bytes: int = 5 * 2**30,
+        metadata: dict | None = None,
+        single_name: str = "model.safetensors",
+        always_index: bool = False,
+        extra_files: dict[str, object] | None = None,
+        progress=None,
+    ) -> None:
         super().__init__(progress)
         self.path = Path(path)
         self.tmp = _tmp_name(self.path)
@@ -362,8 +377,11 @@ class SafetensorsDirWriter(Writer):
         header: dict = {"__metadata__": {str(k): str(v) for k, v in self.metadata.items()}} if self.metadata else {}
         pos = 0
         for t in self._shards[i]:
-            header[t.name] = {"dtype": dtypes.to_safetensors(t.dtype), "shape": list(t.shape),
-                              "data_offsets": [pos, pos + t.nbytes]}
+            header[t.name] = {
+                "dtype": dtypes.to_safetensors(t.dtype),
+                "shape": list(t.shape),
+                "data_offsets": [pos, pos + t.nbytes],
+            }
             pos += t.nbytes
         raw = json.dumps(header, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)  # keep tensor data 8-byte aligned

@@ -30,30 +30,54 @@ RULES = (
     Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
     Rename("model.norm.weight", "model.norm_out.weight", ("hidden",)),
     Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
-    Drop("lm_head.weight", "tied to model.embed_tokens.weight (tie_word_embeddings)", when="tie_word_embeddings",
-         same_as="model.embed_tokens.weight"),
+    Drop(
+        "lm_head.weight",
+        "tied to model.embed_tokens.weight (tie_word_embeddings)",
+        when="tie_word_embeddings",
+        same_as="model.embed_tokens.weight",
+    ),
     # MindFormers' own converter writes the tied lm_head out anyway; the HF side gets it from the tie
-    Drop("lm_head.weight", "tied to model.tok_embeddings.embedding_weight (tie_word_embeddings)",
-         when="tie_word_embeddings", same_as="model.tok_embeddings.embedding_weight", side="ms"),
+    Drop(
+        "lm_head.weight",
+        "tied to model.tok_embeddings.embedding_weight (tie_word_embeddings)",
+        when="tie_word_embeddings",
+        same_as="model.tok_embeddings.embedding_weight",
+        side="ms",
+    ),
     # attention
     Rename(A + "q_proj.weight", MA + "wq.weight", Q, unless="qkv_concat"),
     Rename(A + "k_proj.weight", MA + "wk.weight", KV, unless="qkv_concat"),
     Rename(A + "v_proj.weight", MA + "wv.weight", KV, unless="qkv_concat"),
-    Fuse((A + "q_proj.weight", A + "k_proj.weight", A + "v_proj.weight"), MA + "w_qkv.weight", (Q, KV, KV),
-         QkvGroups("kv_heads"), when="qkv_concat"),
+    Fuse(
+        (A + "q_proj.weight", A + "k_proj.weight", A + "v_proj.weight"),
+        MA + "w_qkv.weight",
+        (Q, KV, KV),
+        QkvGroups("kv_heads"),
+        when="qkv_concat",
+    ),
     Rename(A + "q_proj.bias", MA + "wq.bias", QB, when="attention_bias", unless="qkv_concat"),
     Rename(A + "k_proj.bias", MA + "wk.bias", KVB, when="attention_bias", unless="qkv_concat"),
     Rename(A + "v_proj.bias", MA + "wv.bias", KVB, when="attention_bias", unless="qkv_concat"),
-    Fuse((A + "q_proj.bias", A + "k_proj.bias", A + "v_proj.bias"), MA + "w_qkv.bias", (QB, KVB, KVB),
-         QkvGroups("kv_heads"), when="attention_bias+qkv_concat"),
+    Fuse(
+        (A + "q_proj.bias", A + "k_proj.bias", A + "v_proj.bias"),
+        MA + "w_qkv.bias",
+        (QB, KVB, KVB),
+        QkvGroups("kv_heads"),
+        when="attention_bias+qkv_concat",
+    ),
     Rename(A + "o_proj.weight", MA + "wo.weight", ("hidden", "heads*head_dim")),
     Rename(A + "o_proj.bias", MA + "wo.bias", ("hidden",), when="attention_bias"),
     Drop(A + "rotary_emb.inv_freq", "recomputed from rope_theta / rope_scaling, not a weight"),
     # MLP: w1 = gate, w2 = down, w3 = up
     Rename(M + "gate_proj.weight", MF + "w1.weight", UP, unless="qkv_concat"),
     Rename(M + "up_proj.weight", MF + "w3.weight", UP, unless="qkv_concat"),
-    Fuse((M + "gate_proj.weight", M + "up_proj.weight"), MF + "w_gate_hidden.weight", (UP, UP), RowInterleave(),
-         when="qkv_concat"),
+    Fuse(
+        (M + "gate_proj.weight", M + "up_proj.weight"),
+        MF + "w_gate_hidden.weight",
+        (UP, UP),
+        RowInterleave(),
+        when="qkv_concat",
+    ),
     Rename(M + "down_proj.weight", MF + "w2.weight", ("hidden", "inter")),
     # norms
     Rename("model.layers.{L}.input_layernorm.weight", "model.layers.{L}.attention_norm.weight", ("hidden",)),
@@ -162,9 +186,11 @@ def hf_config_from_meta(params: dict, shapes: dict[str, tuple[int, ...]]) -> dic
         "model_type": "llama",
         "hidden_size": dim,
         # the w1 rows are authoritative (Meta's and MindFormers' sizing formulas differ in rounding)
-        "intermediate_size": (shapes["layers.0.feed_forward.w1.weight"][0] if "layers.0.feed_forward.w1.weight"
-                              in shapes else _ffn_size(dim, params.get("multiple_of", 256),
-                                                       params.get("ffn_dim_multiplier"))),
+        "intermediate_size": (
+            shapes["layers.0.feed_forward.w1.weight"][0]
+            if "layers.0.feed_forward.w1.weight" in shapes
+            else _ffn_size(dim, params.get("multiple_of", 256), params.get("ffn_dim_multiplier"))
+        ),
         "num_hidden_layers": params["n_layers"],
         "num_attention_heads": params["n_heads"],
         "num_key_value_heads": params.get("n_kv_heads") or params["n_heads"],

@@ -1,6 +1,6 @@
 """Qwen2 MindSpore -> HF converter (streamed; derived from the same ``weight_map.SPEC``).
 
-    mf-ext convert ms_to_hf --model qwen2 --input_path qwen2.ckpt --output_path HF_DIR
+mf-ext convert ms_to_hf --model qwen2 --input_path qwen2.ckpt --output_path HF_DIR
 """
 
 from __future__ import annotations

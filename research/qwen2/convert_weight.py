@@ -1,6 +1,6 @@
 """Qwen2 HF -> MindSpore converter (streamed; mapping in ``weight_map.SPEC``).
 
-    mf-ext convert hf_to_ms --model qwen2 --input_path HF_DIR --output_path qwen2.ckpt [--qkv_concat]
+mf-ext convert hf_to_ms --model qwen2 --input_path HF_DIR --output_path qwen2.ckpt [--qkv_concat]
 """
 
 from __future__ import annotations

@@ -24,8 +24,13 @@ def hf_names(family: str, layers: int, tied: bool) -> list[str]:
         names += [a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight", a + "o_proj.weight"]
         if family == "qwen2":
             names += [a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"]
-        names += [m + "gate_proj.weight", m + "up_proj.weight", m + "down_proj.weight",
-                  f"model.layers.{i}.input_layernorm.weight", f"model.layers.{i}.post_attention_layernorm.weight"]
+        names += [
+            m + "gate_proj.weight",
+            m + "up_proj.weight",
+            m + "down_proj.weight",
+            f"model.layers.{i}.input_layernorm.weight",
+            f"model.layers.{i}.post_attention_layernorm.weight",
+        ]
     names.append("model.norm.weight")
     if not tied:
         names.append("lm_head.weight")
@@ -54,9 +59,23 @@ def hf_shapes(family, layers, hidden, heads, kv_heads, head_dim, inter, vocab, t
     return out
 
 
-def synth_hf(path, *, family: str = "llama", dtype: str = "float32", layers: int = 2, hidden: int = 32,
-             heads: int = 4, kv_heads: int = 2, head_dim: int | None = None, inter: int = 48, vocab: int = 96,
-             tied: bool = False, shards: int = 1, seed: int = 0, config_extra: dict | None = None) -> Path:
+def synth_hf(
+    path,
+    *,
+    family: str = "llama",
+    dtype: str = "float32",
+    layers: int = 2,
+    hidden: int = 32,
+    heads: int = 4,
+    kv_heads: int = 2,
+    head_dim: int | None = None,
+    inter: int = 48,
+    vocab: int = 96,
+    tied: bool = False,
+    shards: int = 1,
+    seed: int = 0,
+    config_extra: dict | None = None,
+) -> Path:
     """Write an HF-layout checkpoint of random values (+ config.json); ``shards > 1`` spreads tensors
     round-robin so the tensors of one layer land in different shards."""
     import torch
@@ -77,15 +96,26 @@ def synth_hf(path, *, family: str = "llama", dtype: str = "float32", layers: int
             save_file({n: t for n, t in tensors.items() if weight_map[n] == f}, path / f, metadata={"format": "pt"})
         total = sum(t.numel() * t.element_size() for t in tensors.values())
         (path / "model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+            json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
+        )
     cfg = {
         "architectures": ["LlamaForCausalLM" if family == "llama" else "Qwen2ForCausalLM"],
         "model_type": family,
-        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
-        "vocab_size": vocab, "tie_word_embeddings": tied, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-        "max_position_embeddings": 128, "hidden_act": "silu", "torch_dtype": dtype,
-        "bos_token_id": 1, "eos_token_id": 2,
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": head_dim,
+        "vocab_size": vocab,
+        "tie_word_embeddings": tied,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 128,
+        "hidden_act": "silu",
+        "torch_dtype": dtype,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
     }
     cfg.update(config_extra or {})
     (path / "config.json").write_text(json.dumps(cfg, indent=2))

@@ -119,21 +119,21 @@ def test_bad_hf_input(tmp_path, capsys, case, fmt):
     out_parent = tmp_path / "out"
     out_parent.mkdir()
     out = out_parent / ("w.ckpt" if fmt == "ckpt" else "w")
-    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt],
-                   capsys)
+    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt], capsys)
     _assert_clean_failure(rc, err, match, out_parent, [])
     if case in ("missing_tensor", "unexpected_tensor"):
-        assert ("model.layers.1.mlp.up_proj.weight" if case == "missing_tensor" else
-                "model.layers.0.mlp.extra.weight") in err
+        assert (
+            "model.layers.1.mlp.up_proj.weight" if case == "missing_tensor" else "model.layers.0.mlp.extra.weight"
+        ) in err
 
 
 def test_index_names_missing_shard(tmp_path, capsys):
     src = synth_hf(tmp_path / "hf", shards=3)
     (src / "model-00002-of-00003.safetensors").unlink()
-    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "w.ckpt"],
-                   capsys)
-    _assert_clean_failure(rc, err, "names shard 'model-00002-of-00003.safetensors', which does not exist",
-                          tmp_path, ["hf"])
+    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "w.ckpt"], capsys)
+    _assert_clean_failure(
+        rc, err, "names shard 'model-00002-of-00003.safetensors', which does not exist", tmp_path, ["hf"]
+    )
 
 
 def test_unknown_model_name(tmp_path, capsys):
@@ -147,16 +147,16 @@ def test_unwritable_output(tmp_path, capsys, fmt):
     src = synth_hf(tmp_path / "hf")
     # /sys refuses file creation even for root (a chmod'ed folder would not stop root)
     out = "/sys/mf_ext_test.ckpt" if fmt == "ckpt" else "/sys/mf_ext_test"
-    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt],
-                   capsys)
+    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt], capsys)
     assert rc != 0 and len(err.splitlines()) == 1 and f"cannot write output {out!r}" in err
     assert not Path(out).exists()
 
 
 def test_output_folder_missing(tmp_path, capsys):
     src = synth_hf(tmp_path / "hf")
-    rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "a" / "w.ckpt"],
-                   capsys)
+    rc, err = _run(
+        ["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "a" / "w.ckpt"], capsys
+    )
     _assert_clean_failure(rc, err, "output folder", tmp_path, ["hf"])
 
 
@@ -166,10 +166,25 @@ def test_fp16_overflow_names_the_tensor(tmp_path, capsys):
     src = synth_hf(tmp_path / "hf")
     _rewrite(src, lambda t: t["model.layers.1.self_attn.k_proj.weight"].__setitem__((0, 0), 1e6))
     for fmt in ("ckpt", "safetensors"):
-        rc, err = _run(["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "w",
-                        "--format", fmt, "--dtype", "fp16"], capsys)
-        _assert_clean_failure(rc, err, "tensor 'model.layers.1.self_attn.k_proj.weight': value 1e+06 overflows "
-                              "float16", tmp_path, ["hf"])
+        rc, err = _run(
+            [
+                "hf_to_ms",
+                "--model",
+                "llama",
+                "--input_path",
+                src,
+                "--output_path",
+                tmp_path / "w",
+                "--format",
+                fmt,
+                "--dtype",
+                "fp16",
+            ],
+            capsys,
+        )
+        _assert_clean_failure(
+            rc, err, "tensor 'model.layers.1.self_attn.k_proj.weight': value 1e+06 overflows float16", tmp_path, ["hf"]
+        )
     del torch
 
 
@@ -183,18 +198,34 @@ def test_bad_ms_inputs(tmp_path, capsys):
     (tmp_path / "junk.ckpt").write_bytes(b"\x00\xff" * 100)
     (tmp_path / "noconf.ckpt").write_bytes(data)
     before = listing(tmp_path)
-    for name, match in [("trunc.ckpt", "not a valid MindSpore checkpoint"),
-                        ("junk.ckpt", "not a valid MindSpore checkpoint"),
-                        ("noconf.ckpt", "no config.json beside"),
-                        ("absent.ckpt", "does not exist")]:
-        rc, err = _run(["ms_to_hf", "--model", "llama", "--input_path", tmp_path / name,
-                        "--output_path", tmp_path / "back"], capsys)
+    for name, match in [
+        ("trunc.ckpt", "not a valid MindSpore checkpoint"),
+        ("junk.ckpt", "not a valid MindSpore checkpoint"),
+        ("noconf.ckpt", "no config.json beside"),
+        ("absent.ckpt", "does not exist"),
+    ]:
+        rc, err = _run(
+            ["ms_to_hf", "--model", "llama", "--input_path", tmp_path / name, "--output_path", tmp_path / "back"],
+            capsys,
+        )
         _assert_clean_failure(rc, err, match, tmp_path, before)
     # a checkpoint of another shape than its config
     cfg = json.loads((tmp_path / "w.ckpt.config.json").read_text())
     cfg["vocab_size"] = 97
-    rc, err = _run(["ms_to_hf", "--model", "llama", "--input_path", tmp_path / "w.ckpt", "--output_path",
-                    tmp_path / "back", "--hf_config", _write(tmp_path / "c97.json", cfg)], capsys)
+    rc, err = _run(
+        [
+            "ms_to_hf",
+            "--model",
+            "llama",
+            "--input_path",
+            tmp_path / "w.ckpt",
+            "--output_path",
+            tmp_path / "back",
+            "--hf_config",
+            _write(tmp_path / "c97.json", cfg),
+        ],
+        capsys,
+    )
     _assert_clean_failure(rc, err, "has shape [96, 32] but", tmp_path, sorted(before + ["c97.json"]))
 
 
@@ -204,8 +235,12 @@ def _write(path: Path, obj) -> Path:
 
 
 def _cli_cmd(*args) -> list[str]:
-    return [sys.executable, "-c", "import sys; from mf_ext.convert.cli import main; sys.exit(main(sys.argv[1:]))",
-            *map(str, args)]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from mf_ext.convert.cli import main; sys.exit(main(sys.argv[1:]))",
+        *map(str, args),
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["ckpt", "safetensors", "hf"])
@@ -219,8 +254,12 @@ def test_sigkill_mid_write_leaves_nothing_valid(tmp_path, fmt):
         args = ("ms_to_hf", "--model", "llama", "--input_path", tmp_path / "m.ckpt", "--output_path", out)
     else:
         args = ("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt)
-    proc = subprocess.Popen(_cli_cmd(*args, "--dtype", "bf16", "--no_progress"),
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli_cmd(*args, "--dtype", "bf16", "--no_progress"),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     killed = False
     while time.time() < deadline and proc.poll() is None:
@@ -253,8 +292,13 @@ def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 
     for fmt, out in (("ckpt", out_parent / "w.ckpt"), ("safetensors", out_parent / "w")):
-        r = subprocess.run(_cli_cmd("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out,
-                                    "--format", fmt), cwd=REPO, capture_output=True, text=True, preexec_fn=limit)
+        r = subprocess.run(
+            _cli_cmd("hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", out, "--format", fmt),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            preexec_fn=limit,
+        )
         err = r.stderr.strip()
         assert r.returncode == 1 and len(err.splitlines()) == 1, err
         assert f"cannot write output {str(out)!r}: File too large" in err

@@ -41,8 +41,12 @@ def _to_meta(hf_dir, out, n_heads, n_kv, shards=2):
     def to_meta_rope(w, heads):  # inverse of the permutation HF's conversion script applies
         return w.view(heads, 2, w.shape[0] // heads // 2, dim).transpose(1, 2).reshape(w.shape[0], dim)
 
-    meta = {"tok_embeddings.weight": sd["model.embed_tokens.weight"], "norm.weight": sd["model.norm.weight"],
-            "output.weight": sd["lm_head.weight"], "rope.freqs": torch.ones(dim // n_heads // 2)}
+    meta = {
+        "tok_embeddings.weight": sd["model.embed_tokens.weight"],
+        "norm.weight": sd["model.norm.weight"],
+        "output.weight": sd["lm_head.weight"],
+        "rope.freqs": torch.ones(dim // n_heads // 2),
+    }
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         meta[f"layers.{i}.attention.wq.weight"] = to_meta_rope(sd[p + "self_attn.q_proj.weight"], n_heads)
@@ -62,10 +66,20 @@ def _to_meta(hf_dir, out, n_heads, n_kv, shards=2):
             ax = axis.get(n.split(".")[-2] if n.count(".") >= 1 else n)
             part[n] = t.clone() if ax is None else t.chunk(shards, dim=ax)[k].clone()
         torch.save(part, out / f"consolidated.{k:02d}.pth")
-    (out / "params.json").write_text(json.dumps({"dim": dim, "n_layers": cfg["num_hidden_layers"],
-                                                 "n_heads": n_heads, "n_kv_heads": n_kv, "vocab_size": -1,
-                                                 "multiple_of": 32, "norm_eps": cfg["rms_norm_eps"],
-                                                 "rope_theta": cfg["rope_theta"]}))
+    (out / "params.json").write_text(
+        json.dumps(
+            {
+                "dim": dim,
+                "n_layers": cfg["num_hidden_layers"],
+                "n_heads": n_heads,
+                "n_kv_heads": n_kv,
+                "vocab_size": -1,
+                "multiple_of": 32,
+                "norm_eps": cfg["rms_norm_eps"],
+                "rope_theta": cfg["rope_theta"],
+            }
+        )
+    )
     return out
 
 

@@ -28,8 +28,13 @@ def _logits(path, ids):
 )
 def test_reverse_loads_and_reproduces_logits(tmp_path, family, tied, qkv_concat, fmt, dtype):
     if family == "llama":
-        src = make_hf_llama(tmp_path / "hf", tie_word_embeddings=tied, rope_scaling=LLAMA31_ROPE_SCALING,
-                            dtype=dtype, max_shard_size="30KB")
+        src = make_hf_llama(
+            tmp_path / "hf",
+            tie_word_embeddings=tied,
+            rope_scaling=LLAMA31_ROPE_SCALING,
+            dtype=dtype,
+            max_shard_size="30KB",
+        )
     else:
         src = make_hf_qwen2(tmp_path / "hf", tie_word_embeddings=tied, dtype=dtype)
     mid = tmp_path / ("w.ckpt" if fmt == "ckpt" else "w_st")
@@ -54,10 +59,20 @@ def test_reverse_from_mindformers_yaml_config(tmp_path):
     (tmp_path / "w.ckpt.config.json").unlink()
     with pytest.raises(Exception, match="no config.json beside"):
         plugin("llama").convert_ms_to_pt(tmp_path / "w.ckpt", tmp_path / "x", progress=False)
-    mc = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "n_kv_heads": 2, "vocab_size": 256,
-          "intermediate_size": 160, "rms_norm_eps": 1e-5, "theta": 10000.0, "seq_length": 1024}
+    mc = {
+        "hidden_size": 64,
+        "num_layers": 2,
+        "num_heads": 4,
+        "n_kv_heads": 2,
+        "vocab_size": 256,
+        "intermediate_size": 160,
+        "rms_norm_eps": 1e-5,
+        "theta": 10000.0,
+        "seq_length": 1024,
+    }
     (tmp_path / "m.yaml").write_text(yaml.safe_dump({"model": {"model_config": mc}}))
-    plugin("llama").convert_ms_to_pt(tmp_path / "w.ckpt", tmp_path / "back", ms_config=tmp_path / "m.yaml",
-                                     progress=False)
+    plugin("llama").convert_ms_to_pt(
+        tmp_path / "w.ckpt", tmp_path / "back", ms_config=tmp_path / "m.yaml", progress=False
+    )
     ids = np.arange(10)[None] % 256
     np.testing.assert_array_equal(_logits(tmp_path / "back", ids)[0], _logits(src, ids)[0])

@@ -48,16 +48,22 @@ def test_lora_exports_to_peft(tmp_path, qkv_concat):
     kv = h // 4 * 2
     plugin("llama").convert_pt_to_ms(src, tmp_path / "base.ckpt", qkv_concat=qkv_concat, progress=False)
     if qkv_concat:
-        cells = {"model.layers.0.attention.w_qkv": (h + 2 * kv, h),
-                 "model.layers.1.feed_forward.w_gate_hidden": (2 * inter, h),
-                 "model.layers.1.attention.wo": (h, h)}
+        cells = {
+            "model.layers.0.attention.w_qkv": (h + 2 * kv, h),
+            "model.layers.1.feed_forward.w_gate_hidden": (2 * inter, h),
+            "model.layers.1.attention.wo": (h, h),
+        }
     else:
-        cells = {"model.layers.0.attention.wq": (h, h), "model.layers.0.attention.wv": (kv, h),
-                 "model.layers.1.feed_forward.w2": (h, inter)}
+        cells = {
+            "model.layers.0.attention.wq": (h, h),
+            "model.layers.0.attention.wv": (kv, h),
+            "model.layers.1.feed_forward.w2": (h, inter),
+        }
     lora = _add_lora(tmp_path / "base.ckpt", tmp_path / "lora.ckpt", cells)
     (tmp_path / "lora.ckpt.config.json").write_text((tmp_path / "base.ckpt.config.json").read_text())
-    plugin("llama").convert_ms_to_pt(tmp_path / "lora.ckpt", tmp_path / "out", progress=False, lora_alpha=ALPHA,
-                                     print_fn=lambda *a: None)
+    plugin("llama").convert_ms_to_pt(
+        tmp_path / "lora.ckpt", tmp_path / "out", progress=False, lora_alpha=ALPHA, print_fn=lambda *a: None
+    )
     adapter = tmp_path / "out_lora"
     acfg = json.loads((adapter / "adapter_config.json").read_text())
     assert acfg["r"] == RANK and acfg["lora_alpha"] == ALPHA and acfg["peft_type"] == "LORA"
@@ -80,16 +86,20 @@ def test_lora_exports_to_peft(tmp_path, qkv_concat):
             hd, groups, rep = h // 4, 2, 2
             rows = delta.reshape(groups, (rep + 2) * hd, h)
             q = rows[:, : rep * hd].reshape(-1, h)
-            k = rows[:, rep * hd: (rep + 1) * hd].reshape(-1, h)
-            v = rows[:, (rep + 1) * hd:].reshape(-1, h)
+            k = rows[:, rep * hd : (rep + 1) * hd].reshape(-1, h)
+            v = rows[:, (rep + 1) * hd :].reshape(-1, h)
             for nm, d in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
                 sd[pre + f"self_attn.{nm}.weight"] += d
         elif cell.endswith("w_gate_hidden"):
             sd[pre + "mlp.gate_proj.weight"] += delta[0::2]
             sd[pre + "mlp.up_proj.weight"] += delta[1::2]
         else:
-            hf = {"attention.wq": "self_attn.q_proj", "attention.wv": "self_attn.v_proj",
-                  "attention.wo": "self_attn.o_proj", "feed_forward.w2": "mlp.down_proj"}[cell.split(".", 3)[3]]
+            hf = {
+                "attention.wq": "self_attn.q_proj",
+                "attention.wv": "self_attn.v_proj",
+                "attention.wo": "self_attn.o_proj",
+                "feed_forward.w2": "mlp.down_proj",
+            }[cell.split(".", 3)[3]]
             sd[pre + hf + ".weight"] += delta
     ref_model.load_state_dict(sd)
     ref = _logits(ref_model, ids)

@@ -52,11 +52,13 @@ def test_equals_mindformers_convert_pt_to_ms(tmp_path, hf_models, which):
         # MindFormers copies the tied lm_head out of the state dict; we leave it to the tie (contract) -- and our
         # reverse accepts MindFormers' file, dropping its lm_head copy after checking it equals the embedding
         assert "lm_head.weight" not in ours
-        plugin("llama").convert_ms_to_pt(tmp_path / "mf.ckpt", tmp_path / "mf_back", hf_config=src / "config.json",
-                                         progress=False)
+        plugin("llama").convert_ms_to_pt(
+            tmp_path / "mf.ckpt", tmp_path / "mf_back", hf_config=src / "config.json", progress=False
+        )
         assert read_st_dir(tmp_path / "mf_back") == read_st_dir(src)
-        np.testing.assert_array_equal(_np(theirs.pop("lm_head.weight")),
-                                      _np(theirs["model.tok_embeddings.embedding_weight"]))
+        np.testing.assert_array_equal(
+            _np(theirs.pop("lm_head.weight")), _np(theirs["model.tok_embeddings.embedding_weight"])
+        )
     assert sorted(ours) == sorted(theirs) == sorted(ours_st)
     for name, p in theirs.items():
         assert ours[name].dtype == p.dtype == ours_st[name].dtype, name
@@ -72,9 +74,14 @@ def test_qkv_concat_equals_mindformers(tmp_path, hf_models):
     src = hf_models["bf16"]
     cfg = json.loads((src / "config.json").read_text())
     mf_convert(str(src), str(tmp_path / "mf.ckpt"))
-    model_config = types.SimpleNamespace(model_config={
-        "num_heads": cfg["num_attention_heads"], "n_kv_heads": cfg["num_key_value_heads"],
-        "hidden_size": cfg["hidden_size"], "intermediate_size": cfg["intermediate_size"]})
+    model_config = types.SimpleNamespace(
+        model_config={
+            "num_heads": cfg["num_attention_heads"],
+            "n_kv_heads": cfg["num_key_value_heads"],
+            "hidden_size": cfg["hidden_size"],
+            "intermediate_size": cfg["intermediate_size"],
+        }
+    )
     theirs = convert_qkv_concat_weight(ms.load_checkpoint(str(tmp_path / "mf.ckpt")), model_config)
     plugin("llama").convert_pt_to_ms(src, tmp_path / "ours.ckpt", qkv_concat=True, progress=False)
     ours = ms.load_checkpoint(str(tmp_path / "ours.ckpt"))
@@ -89,13 +96,29 @@ def _mf_llama(cfg: dict, qkv_concat: bool, seq: int, **extra):
 
     # the settings under which MindFormers' built-in Llama runs on CPU (see the team brief)
     mc = LlamaConfig(
-        batch_size=1, seq_length=seq, hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
-        num_heads=cfg["num_attention_heads"], n_kv_heads=cfg["num_key_value_heads"], vocab_size=cfg["vocab_size"],
-        intermediate_size=cfg["intermediate_size"], rms_norm_eps=cfg["rms_norm_eps"], theta=cfg["rope_theta"],
-        max_position_embedding=cfg["max_position_embeddings"], use_past=False, use_flash_attention=False,
-        fused_rms_norm=False, use_rope_slice=True, qkv_concat=qkv_concat, compute_dtype="float32",
-        layernorm_compute_type="float32", softmax_compute_type="float32", rotary_dtype="float32",
-        param_init_type="float32", **extra)
+        batch_size=1,
+        seq_length=seq,
+        hidden_size=cfg["hidden_size"],
+        num_layers=cfg["num_hidden_layers"],
+        num_heads=cfg["num_attention_heads"],
+        n_kv_heads=cfg["num_key_value_heads"],
+        vocab_size=cfg["vocab_size"],
+        intermediate_size=cfg["intermediate_size"],
+        rms_norm_eps=cfg["rms_norm_eps"],
+        theta=cfg["rope_theta"],
+        max_position_embedding=cfg["max_position_embeddings"],
+        use_past=False,
+        use_flash_attention=False,
+        fused_rms_norm=False,
+        use_rope_slice=True,
+        qkv_concat=qkv_concat,
+        compute_dtype="float32",
+        layernorm_compute_type="float32",
+        softmax_compute_type="float32",
+        rotary_dtype="float32",
+        param_init_type="float32",
+        **extra,
+    )
     net = LlamaForCausalLM(mc)
     net.set_train(False)
     return net

@@ -12,9 +12,17 @@ from convert_helpers import REPO, read_st_dir
 from mf_ext.registry import builtin_plugins
 
 PLUGINS = builtin_plugins(REPO / "research")
-TINY = {"hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "vocab_size": 40, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
-        "attention_bias": True}
+TINY = {
+    "hidden_size": 16,
+    "intermediate_size": 24,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 40,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+    "attention_bias": True,
+}
 
 
 def test_every_plugin_has_both_directions_and_distinct_names():

@@ -59,14 +59,27 @@ def test_roundtrip_bit_exact(tmp_path, family, dtype, shards, qkv_concat, tied, 
     tied=st.booleans(),
     fmt=st.sampled_from(["ckpt", "safetensors"]),
 )
-def test_roundtrip_random_shapes(tmp_path_factory, data, family, dtype, layers, kv_heads, rep, head_dim, inter,
-                                 vocab, qkv_concat, tied, fmt):
+def test_roundtrip_random_shapes(
+    tmp_path_factory, data, family, dtype, layers, kv_heads, rep, head_dim, inter, vocab, qkv_concat, tied, fmt
+):
     tmp_path = tmp_path_factory.mktemp("rt")
     heads = kv_heads * rep
     hidden = data.draw(st.sampled_from([heads * head_dim, 8, 24]))
     shards = data.draw(st.integers(1, 4))
-    src = synth_hf(tmp_path / "hf", family=family, dtype=dtype, layers=layers, hidden=hidden, heads=heads,
-                   kv_heads=kv_heads, head_dim=head_dim, inter=inter, vocab=vocab, tied=tied, shards=shards)
+    src = synth_hf(
+        tmp_path / "hf",
+        family=family,
+        dtype=dtype,
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        inter=inter,
+        vocab=vocab,
+        tied=tied,
+        shards=shards,
+    )
     _, back = _roundtrip(tmp_path, src, family, fmt, qkv_concat)
     assert read_st_dir(src) == read_st_dir(back)
 
@@ -86,8 +99,8 @@ def test_qkv_layout_is_grouped_per_kv_head(tmp_path):
     q, k, v = (hf[f"model.layers.1.self_attn.{x}_proj.weight"] for x in "qkv")
     rows = []
     for g in range(2):
-        rows += [q[(g * 3 + h) * 4:(g * 3 + h + 1) * 4] for h in range(3)]
-        rows += [k[g * 4:(g + 1) * 4], v[g * 4:(g + 1) * 4]]
+        rows += [q[(g * 3 + h) * 4 : (g * 3 + h + 1) * 4] for h in range(3)]
+        rows += [k[g * 4 : (g + 1) * 4], v[g * 4 : (g + 1) * 4]]
     np.testing.assert_array_equal(ms["model.layers.1.attention.w_qkv.weight"], np.concatenate(rows))
     gate, up = hf["model.layers.1.mlp.gate_proj.weight"], hf["model.layers.1.mlp.up_proj.weight"]
     fused = ms["model.layers.1.feed_forward.w_gate_hidden.weight"]
@@ -180,8 +193,9 @@ def test_training_checkpoint_state_is_skipped(tmp_path):
     items += [{"name": n, "data": ms.Tensor(v)} for n, v in extra.items()]
     ms.save_checkpoint(items, str(tmp_path / "train.ckpt"), append_dict={"note": "a string entry"})
     notes = []
-    p.convert_ms_to_pt(tmp_path / "train.ckpt", tmp_path / "back", hf_config=src / "config.json", progress=False,
-                       print_fn=notes.append)
+    p.convert_ms_to_pt(
+        tmp_path / "train.ckpt", tmp_path / "back", hf_config=src / "config.json", progress=False, print_fn=notes.append
+    )
     assert read_st_dir(src) == read_st_dir(tmp_path / "back")
     assert any("skipped 24 optimizer/training-state tensors" in n for n in notes)
 
