@@ -3,8 +3,9 @@
 MindFormers' own ``generate()`` cannot run on CPU (``ArgMaxExt``/``TopkExt`` have no CPU kernel, its KV cache is
 Ascend-only). This loop only needs the model's forward: with ``use_cache`` it drives the model's static-shape KV
 cache (``model.init_kv_cache`` + ``past_key_values``/``cache_position``), so graph mode compiles one prefill graph
-and one decode graph; without a cache it recomputes over a fixed-length right-padded buffer (causal attention
-makes the padding invisible), so graph mode still compiles only once.
+and one decode graph per length bucket (prompts and buffers are right-padded to multiples of 64 tokens; causal
+attention makes the padding invisible); without a cache it recomputes over a fixed-length right-padded buffer,
+so graph mode still compiles only once.
 
 MindSpore is imported on first call, not at module import.
 """
@@ -144,10 +145,15 @@ def generate(
     cache = model.init_kv_cache(batch, buf_len) if use_cache and max_new_tokens > 0 else None
     while cur < total:
         if cache is not None:
-            # First call: the whole prompt (prefill); then one token per call at position cur - 1.
-            start = 0 if cur == prompt_len else cur - 1
-            inputs = model.prepare_inputs_for_generation(out[:, :cur], past_key_values=cache, cache_position=start,
-                                                         return_last_logit=True)
+            if cur == prompt_len:
+                # Prefill right-padded to a bucket: prompts of nearby lengths share one compiled graph; the padding
+                # sits after every real token (invisible to them) and its cache slots are overwritten by decoding.
+                prefill_len = min(-(-prompt_len // _LENGTH_BUCKET) * _LENGTH_BUCKET, buf_len)
+                inputs = model.prepare_inputs_for_generation(out[:, :prefill_len], past_key_values=cache,
+                                                             cache_position=0, logit_index=prompt_len - 1)
+            else:  # one token per call, written at position cur - 1
+                inputs = model.prepare_inputs_for_generation(out[:, :cur], past_key_values=cache,
+                                                             cache_position=cur - 1, return_last_logit=True)
             step_logits, cache = model(**inputs)
             step = step_logits.asnumpy()[:, -1]
             cache = ms.mutable(tuple(cache))

@@ -283,12 +283,15 @@ class Llama3Model(Llama3PreTrainedModel):
 class Llama3ForCausalLM(Llama3PreTrainedModel):
     r"""Llama 3 / 3.1 causal LM (MindFormers ``PreTrainedModel``), CPU- and graph-mode-capable.
 
-    ``construct(input_ids, labels=None, ..., past_key_values=None, cache_position=None, return_last_logit=False)``:
+    ``construct(input_ids, labels=None, ..., past_key_values=None, cache_position=None, return_last_logit=False,
+    logit_index=None)``:
 
     - ``labels`` given → scalar fp32 loss, MindFormers-style shift (predict ``labels[:, 1:]`` from
       ``input_ids[:, :-1]``), positions whose label equals ``config.ignore_token_id`` (-100) are ignored;
       ``loss_mask`` (aligned with ``input_ids``) further masks positions.
-    - otherwise → fp32 logits ``(batch, seq, vocab)`` (``(batch, 1, vocab)`` with ``return_last_logit``);
+    - otherwise → fp32 logits ``(batch, seq, vocab)``; only ``(batch, 1, vocab)`` with ``return_last_logit`` or
+      ``logit_index`` (int32 Tensor of shape (1,): the one position to project, e.g. the last real token of a
+      right-padded prefill, so prompts padded to one length share a compiled graph);
       with ``past_key_values`` (a tuple ``(k_0, v_0, k_1, v_1, ...)`` of ``(batch, n_kv_heads, max_len,
       head_dim)`` buffers) and ``cache_position`` (scalar int32 Tensor: position of ``input_ids[:, 0]``) →
       ``(logits, updated_past_key_values)``.
@@ -314,12 +317,14 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
                   input_embeds=None, init_reset=None, batch_valid_length=None, batch_index=None, zactivate_len=None,
                   block_tables=None, slot_mapping=None, prefix_keys_values=None, llm_boost_inputs=None,
                   q_seq_lens=None, loss_mask=None, gather_index=None, seq_range=None, actual_seq_len=None,
-                  past_key_values=None, cache_position=None, return_last_logit=False):
+                  past_key_values=None, cache_position=None, return_last_logit=False, logit_index=None):
         """Loss (with ``labels``), logits, or ``(logits, past_key_values)`` (with a cache); see class docstring."""
         if labels is not None:
             return self._loss(input_ids, labels, loss_mask)
         hidden, new_cache = self.model(input_ids, past_key_values, cache_position)
-        if return_last_logit:
+        if logit_index is not None:
+            hidden = ops.gather(hidden, ops.cast(logit_index, ms.int32).reshape(1), 1)
+        elif return_last_logit:
             hidden = hidden[:, -1:, :]
         logits = ops.cast(self.lm_head(hidden), ms.float32)
         if past_key_values is None:
@@ -346,7 +351,11 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         return ms.mutable(tuple(ops.zeros(shape, self.config.compute_dtype) for _ in range(2 * self.config.num_layers)))
 
     def prepare_inputs_for_generation(self, input_ids, **kwargs):
-        """Model inputs for one generation step: with a cache only the tokens from ``cache_position`` on."""
+        """Model inputs for one generation step: with a cache only the tokens from ``cache_position`` on.
+
+        Keyword options: ``past_key_values``, ``cache_position`` (int), ``return_last_logit`` (bool),
+        ``logit_index`` (int: the only position whose logits are computed).
+        """
         past_key_values = kwargs.get("past_key_values")
         cache_position = int(kwargs.get("cache_position", 0) or 0)
         ids = np.asarray(input_ids, dtype=np.int32)
@@ -354,7 +363,9 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         if past_key_values is not None:
             inputs["past_key_values"] = ms.mutable(tuple(past_key_values))
             inputs["cache_position"] = Tensor(cache_position, ms.int32)
-        if kwargs.get("return_last_logit"):
+        if kwargs.get("logit_index") is not None:
+            inputs["logit_index"] = Tensor([int(kwargs["logit_index"])], ms.int32)
+        elif kwargs.get("return_last_logit"):
             inputs["return_last_logit"] = True
         return inputs
 
