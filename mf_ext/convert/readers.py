@@ -327,7 +327,13 @@ class TorchReader(Reader):
         self._parts: dict[str, list] = {}
         for path in self.files:
             try:
-                sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                try:
+                    sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as e:
+                    if "mmap" not in str(e):
+                        raise
+                    # pre-1.6 (non-zip) files cannot be memory-mapped: load them into memory instead
+                    sd = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as e:  # noqa: BLE001 -- torch raises many types for a bad pickle
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ConversionError(

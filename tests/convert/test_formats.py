@@ -103,3 +103,18 @@ def test_meta_gqa_rope_permutation(tmp_path):
     plugin("llama").convert_pt_to_ms(hf, tmp_path / "a.ckpt", progress=False)
     plugin("llama").convert_pt_to_ms(meta, tmp_path / "b.ckpt", progress=False)
     assert _ckpt(tmp_path / "a.ckpt") == _ckpt(tmp_path / "b.ckpt")
+
+
+def test_legacy_non_zip_bin_is_read(tmp_path):
+    """Pre-1.6 torch files cannot be memory-mapped; they are still read (weights_only=True)."""
+    from safetensors.torch import load_file
+
+    src = make_hf_llama(tmp_path / "hf")
+    sd = load_file(src / "model.safetensors")
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    torch.save(sd, legacy / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    (legacy / "config.json").write_text((src / "config.json").read_text())
+    plugin("llama").convert_pt_to_ms(src, tmp_path / "a.ckpt", progress=False)
+    plugin("llama").convert_pt_to_ms(legacy, tmp_path / "b.ckpt", progress=False)
+    assert _ckpt(tmp_path / "a.ckpt") == _ckpt(tmp_path / "b.ckpt")
