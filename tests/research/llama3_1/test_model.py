@@ -397,6 +397,8 @@ def test_config_from_and_to_hf_llama31_8b(mods):
         assert getattr(back, key) == hf[key], key
     # The reverse converter relies on this round trip for tiny models too.
     assert cfg_mod.Llama3Config.from_hf_config(cfg.to_hf_config()).to_hf_config() == cfg.to_hf_config()
+    # MindFormers serialises configs with to_dict() and rebuilds them from it (trainer, save/load).
+    assert cfg_mod.Llama3Config(**cfg.to_dict()).to_dict() == cfg.to_dict()
 
 
 @pytest.mark.parametrize(("change", "match"), [
