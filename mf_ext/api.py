@@ -87,7 +87,7 @@ def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = Non
     return out
 
 
-def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
+def apply_hf_architecture(cfg, entries, hf_dir: Path, *, who: str = "--convert") -> None:
     """Take the architecture from the HF folder's config.json (via the plug-in config class's ``from_hf_config``)."""
     cfg_cls = next((e.cls for e in entries if e.module_type == "config"), None)
     if cfg_cls is None or not hasattr(cfg_cls, "from_hf_config"):
@@ -95,12 +95,12 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
     try:
         hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r} is not valid JSON ({exc})") from None
+        raise ConfigError(f"{who}: {str(hf_dir / 'config.json')!r} is not valid JSON ({exc})") from None
     try:
         derived = cfg_cls.from_hf_config(hf)
     except (ValueError, TypeError, KeyError) as exc:
         detail = str(exc).removeprefix("config.json: ")
-        raise ConfigError(f"--convert: {str(hf_dir / 'config.json')!r}: {detail}") from None
+        raise ConfigError(f"{who}: {str(hf_dir / 'config.json')!r}: {detail}") from None
     # Only the architecture comes from config.json; run settings (seq_length, dtypes, use_past, pet_config, ...)
     # stay as the YAML says.
     model_config = cfg.model.model_config
@@ -112,7 +112,7 @@ def _apply_hf_architecture(cfg, entries, hf_dir: Path) -> None:
                 changed.append(f"{key} {model_config[key]!r} -> {value!r}")
             model_config[key] = value
     if changed:  # the YAML disagreed with the weights: say what config.json decided
-        print(f"[mf-ext] --convert: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}",
+        print(f"[mf-ext] {who}: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}",
               flush=True)
 
 
@@ -190,7 +190,7 @@ def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=N
         if plugin is None:
             raise ConfigError("--convert needs the model's plug-in: the YAML's model.arch has no auto_register")
         check_hf_dir(hf_dir)
-        _apply_hf_architecture(cfg, entries, hf_dir)
+        apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
         checkpoint = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
     return cfg, entries, checkpoint

@@ -109,7 +109,7 @@ def run(args) -> int:
     t_hf = time.perf_counter() - t0
 
     import mf_ext
-    from mf_ext.api import _apply_hf_architecture, build_model_from_config
+    from mf_ext.api import apply_hf_architecture, build_model_from_config
     from mf_ext.config import load_config_ex
 
     t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def run(args) -> int:
         "model.model_config.qkv_concat": any(".w_qkv." in n for n in names),
     }
     cfg, entries = load_config_ex(str(config), str(plugin.root), overrides)
-    _apply_hf_architecture(cfg, entries, hf_dir)
+    apply_hf_architecture(cfg, entries, hf_dir, who="verify")
     model = build_model_from_config(cfg, checkpoint=ms_path, mode=args.mode)
     got = mf_ext.logits(model, ids)
     ms_tokens = None
