@@ -66,8 +66,8 @@ def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = Non
     for f in [src / "config.json", *files, *(src / n for n in ("model.safetensors.index.json",) if (src / n).exists())]:
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for name in _CONVERTER_FILES:
-        f = plugin.root / name
+    engine = sorted((Path(__file__).resolve().parent / "convert").glob("*.py"))  # the engine's code counts too
+    for f in [*(plugin.root / n for n in _CONVERTER_FILES), *engine]:
         if f.is_file():
             h.update(f.read_bytes())
     h.update(json.dumps({"dtype": dtype, "qkv_concat": bool(qkv_concat), "src": str(src.resolve())}).encode())
