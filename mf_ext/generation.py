@@ -37,6 +37,21 @@ def _as_ids(input_ids, vocab_size: int | None) -> np.ndarray:
     return ids.astype(np.int64)
 
 
+def _left_pad(rows, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left-pad id lists of different lengths to one array; return ``(ids, attention_mask)``."""
+    width = max(len(row) for row in rows)
+    if width == 0:
+        raise ValueError("input_ids: every prompt is empty")
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int32)
+    for i, row in enumerate(rows):
+        if len(row) == 0:
+            raise ValueError(f"input_ids: prompt {i} is empty")
+        ids[i, width - len(row):] = np.asarray(row, dtype=np.int64)
+        mask[i, width - len(row):] = 1
+    return ids, mask
+
+
 def _first_tensor(out):
     # MindFormers' built-in models return (logits, tokens, mask) outside training; ours returns logits.
     return out[0] if isinstance(out, (tuple, list)) else out
@@ -110,18 +125,40 @@ def generate(
     eos_token_id: int | Sequence[int] | None = None,
     use_cache: bool = True,
     seed: int | None = None,
+    attention_mask=None,
 ) -> np.ndarray:
     """Generate up to ``max_new_tokens`` tokens after ``input_ids`` and return prompt + new ids (batch, len).
 
     Greedy by default; ``do_sample`` samples with ``temperature``, ``top_k`` (0 = off) and ``top_p`` (1.0 = off),
     reproducibly for a given ``seed``. Rows that emitted an ``eos_token_id`` are padded with the model's
-    ``pad_token_id`` (or the eos id) until every row is done or the budget is spent. All rows of a batch share
-    one prompt length (no left padding).
+    ``pad_token_id`` (or the eos id) until every row is done or the budget is spent.
+
+    Prompts of different lengths: pass a list of id lists (left-padded here with the pad id), or a left-padded
+    array with ``attention_mask`` (1 = token, 0 = padding) as for HF ``generate``; rotary positions then follow
+    the mask, so each row decodes as it would alone.
     """
     import mindspore as ms
 
     config = model.config
+    eos = _eos_set(eos_token_id)
+    pad = getattr(config, "pad_token_id", None)
+    pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min(eos) if eos else 0)
+    if attention_mask is None and isinstance(input_ids, (list, tuple)) and input_ids \
+            and all(isinstance(row, (list, tuple, np.ndarray)) for row in input_ids) \
+            and len({len(row) for row in input_ids}) > 1:
+        input_ids, attention_mask = _left_pad(input_ids, pad)
     ids = _as_ids(input_ids, getattr(config, "vocab_size", None))
+    if attention_mask is not None:
+        attention_mask = np.asarray(attention_mask)
+        if attention_mask.ndim == 1:
+            attention_mask = attention_mask[None, :]
+        if attention_mask.shape != ids.shape or not np.isin(attention_mask, (0, 1)).all():
+            raise ValueError(f"attention_mask: expected 0/1 values of the input_ids shape {ids.shape!r}, "
+                             f"got shape {attention_mask.shape!r}")
+        if not attention_mask[:, -1].all():
+            raise ValueError("attention_mask: padding must be on the left (every row's last prompt token is real)")
+        if attention_mask.all():
+            attention_mask = None  # nothing masked: keep the unpadded graphs
     if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
     if not isinstance(top_k, (int, np.integer)) or top_k < 0:
@@ -130,9 +167,6 @@ def generate(
         raise ValueError(f"top_p: expected a float in (0, 1], got {top_p!r}")
     if do_sample and not float(temperature) > 0.0:
         raise ValueError(f"temperature: expected a float > 0 when sampling, got {temperature!r}")
-    eos = _eos_set(eos_token_id)
-    pad = getattr(config, "pad_token_id", None)
-    pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min(eos) if eos else 0)
     rng = np.random.default_rng(seed)
 
     batch, prompt_len = ids.shape
@@ -140,6 +174,10 @@ def generate(
     buf_len = -(-total // _LENGTH_BUCKET) * _LENGTH_BUCKET
     out = np.full((batch, buf_len), pad, dtype=np.int64)
     out[:, :prompt_len] = ids
+    full_mask = None
+    if attention_mask is not None:
+        full_mask = np.ones((batch, buf_len), dtype=np.int32)
+        full_mask[:, :prompt_len] = attention_mask
     finished = np.zeros(batch, dtype=bool)
     cur = prompt_len
     cache = model.init_kv_cache(batch, buf_len) if use_cache and max_new_tokens > 0 else None
@@ -150,13 +188,18 @@ def generate(
                 # sits after every real token (invisible to them) and its cache slots are overwritten by decoding.
                 prefill_len = min(-(-prompt_len // _LENGTH_BUCKET) * _LENGTH_BUCKET, buf_len)
                 inputs = model.prepare_inputs_for_generation(out[:, :prefill_len], past_key_values=cache,
-                                                             cache_position=0, logit_index=prompt_len - 1)
+                                                             cache_position=0, logit_index=prompt_len - 1,
+                                                             attention_mask=full_mask)
             else:  # one token per call, written at position cur - 1
                 inputs = model.prepare_inputs_for_generation(out[:, :cur], past_key_values=cache,
-                                                             cache_position=cur - 1, return_last_logit=True)
+                                                             cache_position=cur - 1, return_last_logit=True,
+                                                             attention_mask=full_mask)
             step_logits, cache = model(**inputs)
             step = step_logits.asnumpy()[:, -1]
             cache = ms.mutable(tuple(cache))
+        elif full_mask is not None:
+            full = model(**model.prepare_inputs_for_generation(out, attention_mask=full_mask)).asnumpy()
+            step = full[:, cur - 1]
         else:
             full = _first_tensor(model(ms.Tensor(out.astype(np.int32), ms.int32))).asnumpy()
             step = full.reshape(batch, buf_len, -1)[:, cur - 1]

@@ -252,20 +252,30 @@ class Llama3Model(Llama3PreTrainedModel):
         self.softmax_type = config.softmax_compute_type
         self.mask_min = float(np.finfo(np.float16 if config.softmax_compute_type == ms.float16 else np.float32).min)
 
-    def construct(self, tokens, past_key_values=None, cache_position=None):
-        seq = tokens.shape[1]
+    def construct(self, tokens, past_key_values=None, cache_position=None, position_ids=None, attention_mask=None):
+        bs, seq = tokens.shape[0], tokens.shape[1]
         start = ops.zeros((), ms.int32) if cache_position is None else ops.cast(cache_position, ms.int32).reshape(())
-        q_pos = ops.arange(0, seq, 1, dtype=ms.int32) + start
-        freqs = ops.cast(q_pos, ms.float32).reshape(-1, 1) * self.inv_freq
-        # (s, 1, d) tables broadcast over heads; sin carries rotate_half's sign: [-sin | +sin].
+        q_slot = ops.arange(0, seq, 1, dtype=ms.int32) + start  # where the new tokens sit in the sequence/cache
+        if position_ids is None:  # rotary positions = slots; (s, 1, d) tables broadcast over batch and heads
+            freqs = ops.cast(q_slot, ms.float32).reshape(-1, 1) * self.inv_freq
+            table_shape = (seq, 1, -1)
+        else:  # per-row positions (left-padded batches): (b, s, 1, d) tables
+            freqs = ops.cast(position_ids, ms.float32).reshape(bs, seq, 1) * self.inv_freq
+            table_shape = (bs, seq, 1, -1)
+        # sin carries rotate_half's sign: [-sin | +sin].
         cos = ops.cos(freqs)
         sin = ops.sin(freqs)
-        cos = ops.cast(ops.concat((cos, cos), -1), self.rotary_type).reshape(seq, 1, -1)
-        sin = ops.cast(ops.concat((-sin, sin), -1), self.rotary_type).reshape(seq, 1, -1)
+        cos = ops.cast(ops.concat((cos, cos), -1), self.rotary_type).reshape(table_shape)
+        sin = ops.cast(ops.concat((-sin, sin), -1), self.rotary_type).reshape(table_shape)
         kv_len = seq if past_key_values is None else past_key_values[0].shape[2]
-        # Causal mask from positions (no (max_len, max_len) table): key j is visible to query i iff j <= pos(i);
-        # additive like HF's (finfo.min where hidden), computed once per step for all layers.
-        allowed = ops.arange(0, kv_len, 1, dtype=ms.int32).reshape(1, -1) <= q_pos.reshape(-1, 1)
+        # Causal mask from slots (no (max_len, max_len) table): key j is visible to query i iff j <= slot(i), and,
+        # with an attention_mask, iff key j is not padding. Additive like HF's (finfo.min where hidden), computed
+        # once per step for all layers.
+        allowed = ops.arange(0, kv_len, 1, dtype=ms.int32).reshape(1, -1) <= q_slot.reshape(-1, 1)
+        if attention_mask is not None:
+            keys = ops.cast(attention_mask[:, :kv_len], ms.int32) != 0
+            allowed = ops.logical_and(allowed.reshape(1, seq, kv_len), keys.reshape(bs, 1, kv_len))
+            allowed = allowed.reshape(bs, 1, 1, seq, kv_len)
         mask = ops.cast(ops.cast(ops.logical_not(allowed), ms.float32) * self.mask_min, self.softmax_type)
         h = ops.cast(self.tok_embeddings(tokens), self.dtype)
         new_cache = ()
@@ -293,8 +303,11 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
       ``logit_index`` (int32 Tensor of shape (1,): the one position to project, e.g. the last real token of a
       right-padded prefill, so prompts padded to one length share a compiled graph);
       with ``past_key_values`` (a tuple ``(k_0, v_0, k_1, v_1, ...)`` of ``(batch, n_kv_heads, max_len,
-      head_dim)`` buffers) and ``cache_position`` (scalar int32 Tensor: position of ``input_ids[:, 0]``) →
+      head_dim)`` buffers) and ``cache_position`` (scalar int32 Tensor: slot of ``input_ids[:, 0]``) →
       ``(logits, updated_past_key_values)``.
+    - ``attention_mask`` (HF meaning: ``(batch, kv_len)`` 1 = token, 0 = padding; ``kv_len`` = cache length with a
+      cache, else ``seq``) and ``position_ids`` (``(batch, seq)`` rotary positions) serve left-padded batches;
+      both ``None`` = one unpadded length per batch (positions = slots).
 
     The other positional arguments mirror MindFormers' ``LlamaForCausalLM.construct`` so its callers line up;
     they are accepted and ignored.
@@ -321,7 +334,7 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         """Loss (with ``labels``), logits, or ``(logits, past_key_values)`` (with a cache); see class docstring."""
         if labels is not None:
             return self._loss(input_ids, labels, loss_mask)
-        hidden, new_cache = self.model(input_ids, past_key_values, cache_position)
+        hidden, new_cache = self.model(input_ids, past_key_values, cache_position, position_ids, attention_mask)
         if logit_index is not None:
             hidden = ops.gather(hidden, ops.cast(logit_index, ms.int32).reshape(1), 1)
         elif return_last_logit:
@@ -354,15 +367,25 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         """Model inputs for one generation step: with a cache only the tokens from ``cache_position`` on.
 
         Keyword options: ``past_key_values``, ``cache_position`` (int), ``return_last_logit`` (bool),
-        ``logit_index`` (int: the only position whose logits are computed).
+        ``logit_index`` (int: the only position whose logits are computed), ``attention_mask`` (numpy
+        ``(batch, kv_len)``, 1 = token, 0 = padding; rotary positions are derived from it as HF does).
         """
         past_key_values = kwargs.get("past_key_values")
         cache_position = int(kwargs.get("cache_position", 0) or 0)
         ids = np.asarray(input_ids, dtype=np.int32)
-        inputs = {"input_ids": Tensor(ids if past_key_values is None else ids[:, cache_position:], ms.int32)}
+        if past_key_values is not None:
+            ids = ids[:, cache_position:]
+        inputs = {"input_ids": Tensor(ids, ms.int32)}
         if past_key_values is not None:
             inputs["past_key_values"] = ms.mutable(tuple(past_key_values))
             inputs["cache_position"] = Tensor(cache_position, ms.int32)
+        mask = kwargs.get("attention_mask")
+        if mask is not None:
+            mask = np.asarray(mask, dtype=np.int32)
+            positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)  # HF: position = number of real tokens before
+            start = cache_position if past_key_values is not None else 0
+            inputs["attention_mask"] = Tensor(mask, ms.int32)
+            inputs["position_ids"] = Tensor(positions[:, start:start + ids.shape[1]], ms.int32)
         if kwargs.get("logit_index") is not None:
             inputs["logit_index"] = Tensor([int(kwargs["logit_index"])], ms.int32)
         elif kwargs.get("return_last_logit"):

@@ -187,6 +187,31 @@ def test_greedy_generation_matches_hf(mods, hf_factory, mode, use_cache, new_tok
     np.testing.assert_array_equal(ours, ref)
 
 
+@pytest.mark.parametrize(("mode", "use_cache"), [(GRAPH, True), (GRAPH, False), (PYNATIVE, True)],
+                         ids=["graph-cache", "graph-nocache", "pynative-cache"])
+def test_left_padded_batch_matches_hf(mods, hf_factory, mode, use_cache):
+    """Prompts of different lengths in one batch: left padding + attention_mask, as HF generate does it."""
+    import torch
+
+    from mf_ext.generation import generate
+
+    _set_mode(mode)
+    hf_dir, ckpt = hf_factory(2, False, True)
+    model = _shared(mods, hf_dir, ckpt, mode)
+    rows = [list(_ids(1, n, seed=20 + n)[0]) for n in (9, 4, 7)]
+    ours = generate(model, rows, max_new_tokens=12, use_cache=use_cache)
+    width = max(map(len, rows))
+    ids = np.array([[0] * (width - len(r)) + r for r in rows])
+    mask = np.array([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    with torch.no_grad():
+        ref = _hf(hf_dir).generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=12,
+                                   do_sample=False, eos_token_id=None, pad_token_id=0).numpy()
+    np.testing.assert_array_equal(ours, ref)
+    # Each row equals that prompt generated alone (padding changes nothing).
+    alone = generate(model, np.array([rows[1]]), max_new_tokens=12, use_cache=use_cache)
+    np.testing.assert_array_equal(ours[1, width - 4:], alone[0])
+
+
 def test_sampling_controls(mods, hf_factory):
     from mf_ext.generation import generate, sample_next
 
@@ -233,6 +258,8 @@ def test_generation_stops_at_eos_and_pads(mods, hf_factory):
     ({"max_new_tokens": 2, "top_k": -3}, "top_k"),
     ({"max_new_tokens": 2, "do_sample": True, "temperature": 0.0}, "temperature"),
     ({"max_new_tokens": 2, "eos_token_id": "2"}, "eos_token_id"),
+    ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1, 1, 0]])}, "padding must be on the left"),
+    ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1]])}, "attention_mask: expected 0/1 values"),
 ])
 def test_generate_rejects_bad_arguments(mods, hf_factory, kwargs, match):
     from mf_ext.generation import generate
