@@ -13,6 +13,7 @@ graph for the prefill and one for every decode step (positions travel as Tensor 
 
 from __future__ import annotations
 
+import copy
 import math
 
 import mindspore as ms
@@ -391,6 +392,44 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         elif kwargs.get("return_last_logit"):
             inputs["return_last_logit"] = True
         return inputs
+
+    def generate(self, input_ids, generation_config=None, logits_processor=None, streamer=None, seed=None, **kwargs):
+        """MindFormers' ``generate()`` interface served by ``mf_ext.generation.generate`` (works on CPU too).
+
+        Takes MindFormers' inputs (id lists, right-padded with ``pad_token_id`` or ragged) and generation options
+        (``max_new_tokens``/``max_length``, ``do_sample``, ``top_k``, ``top_p``, ``temperature``,
+        ``eos_token_id``, or a ``GenerationConfig``); returns MindFormers' output: one int32 array per prompt
+        holding the prompt and its new tokens up to and including the first eos.
+        """
+        from mindformers.generation import GenerationConfig
+
+        from mf_ext.generation import generate as _generate
+
+        if logits_processor or streamer is not None:
+            raise ValueError("Llama3ForCausalLM.generate: logits_processor and streamer are not supported")
+        config = copy.deepcopy(generation_config or GenerationConfig.from_model_config(self.config))
+        config.update(**kwargs)
+        if getattr(config, "repetition_penalty", 1.0) not in (None, 1.0):
+            raise ValueError(f"Llama3ForCausalLM.generate: repetition_penalty {config.repetition_penalty!r} is not "
+                             "supported (expected 1.0)")
+        pad = config.pad_token_id if config.pad_token_id is not None else self.config.pad_token_id
+        rows = [list(np.asarray(row).reshape(-1)) for row in
+                (input_ids if np.ndim(input_ids[0]) > 0 else [input_ids])]
+        if pad is not None and len({len(row) for row in rows}) == 1:  # MindFormers right-pads with pad_token_id
+            rows = [row[: max((i + 1 for i, t in enumerate(row) if t != pad), default=len(row))] for row in rows]
+        longest = max(len(row) for row in rows)
+        max_new = config.max_new_tokens if config.max_new_tokens is not None else config.max_length - longest
+        eos = config.eos_token_id if config.eos_token_id is not None else self.config.eos_token_id
+        out = _generate(self, rows, max(int(max_new), 0), do_sample=bool(config.do_sample), top_k=int(config.top_k or 0),
+                        top_p=float(config.top_p or 1.0), temperature=float(config.temperature or 1.0),
+                        eos_token_id=eos, seed=seed)
+        eos_set = set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
+        results = []
+        for row, prompt in zip(out, rows, strict=True):
+            new = list(row[longest:])
+            stop = next((i + 1 for i, t in enumerate(new) if int(t) in eos_set), len(new))
+            results.append(np.asarray(list(prompt) + new[:stop], dtype=np.int32))
+        return results
 
     def prepare_inputs_for_predict_layout(self, input_ids, **kwargs):
         """Positional inputs MindFormers compiles the predict graph with (checkpoint transform / layout)."""

@@ -212,6 +212,24 @@ def test_left_padded_batch_matches_hf(mods, hf_factory, mode, use_cache):
     np.testing.assert_array_equal(ours[1, width - 4:], alone[0])
 
 
+def test_mindformers_generate_interface(mods, hf_factory):
+    """model.generate() in MindFormers' calling convention (right-padded lists in, per-prompt arrays out)."""
+    from mf_ext.generation import generate
+
+    _set_mode(GRAPH)
+    hf_dir, ckpt = hf_factory(2, False, True)
+    model = _shared(mods, hf_dir, ckpt, GRAPH)
+    rows = [list(_ids(1, n, seed=20 + n)[0]) for n in (9, 4, 7)]
+    ref = generate(model, rows, max_new_tokens=6)
+    padded = [r + [0] * (9 - len(r)) for r in rows]  # MindFormers' right padding with pad_token_id 0
+    out = model.generate(padded, max_new_tokens=6, do_sample=False)
+    for row, prompt, got in zip(ref, rows, out, strict=True):
+        np.testing.assert_array_equal(got, np.r_[prompt, row[-6:]])
+    eos = int(ref[1, -4])
+    stopped = model.generate([rows[1]], max_new_tokens=6, eos_token_id=eos)[0]
+    assert stopped[-1] == eos and len(stopped) <= 4 + 6
+
+
 def test_sampling_controls(mods, hf_factory):
     from mf_ext.generation import generate, sample_next
 
