@@ -429,6 +429,10 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
             new = list(row[longest:])
             stop = next((i + 1 for i, t in enumerate(new) if int(t) in eos_set), len(new))
             results.append(np.asarray(list(prompt) + new[:stop], dtype=np.int32))
+        if getattr(config, "return_dict_in_generate", False):  # what MindFormers' text_generation pipeline asks for
+            from mindformers.generation.utils import GenerateOutput
+
+            return GenerateOutput(sequences=results, scores=None, logits=None)
         return results
 
     def prepare_inputs_for_predict_layout(self, input_ids, **kwargs):

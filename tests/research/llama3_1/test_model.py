@@ -491,3 +491,21 @@ def test_builds_through_mindformers_builders(hf_factory, tmp_path):
     ids = _ids(1, 16, seed=1)
     assert np.abs(logits(model, ids) - _hf_logits(_hf(hf_dir), ids)).max() <= 1e-4
     assert json.loads((Path(str(ckpt) + ".config.json")).read_text())["num_key_value_heads"] == 2
+
+
+def test_mindformers_text_generation_pipeline_on_cpu():
+    """MindFormers' own pipeline("text_generation") runs our model on CPU (its generate() would not)."""
+    from mindformers import pipeline
+
+    import mf_ext
+
+    demo_yaml = PLUGIN_DIR / "predict_demo.yaml"
+    model = mf_ext.load_model(config=str(demo_yaml), register_path=str(PLUGIN_DIR))
+    tok = mf_ext.load_tokenizer(config=str(demo_yaml), register_path=str(PLUGIN_DIR))
+    prompt = "On a small island at the edge of a cold grey sea"
+    text = pipeline("text_generation", model=model, tokenizer=tok, max_new_tokens=12)(prompt)[0]
+    ids = tok(prompt)["input_ids"]
+    expected = tok.decode(list(mf_ext.generate(model, [ids], 12, eos_token_id=model.config.eos_token_id)[0]),
+                          skip_special_tokens=True)
+    assert text["text_generation_text"] == [expected]
+    assert len(expected) > len(prompt)
