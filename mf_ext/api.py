@@ -107,6 +107,8 @@ def apply_hf_architecture(cfg, entries, hf_dir: Path, *, who: str = "--convert")
     changed = []
     for key in getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()):
         value = getattr(derived, key, None) if not isinstance(derived, dict) else derived.get(key)
+        if value is None and key.endswith("_token_id"):  # unset in config.json: the YAML's id is the better guess
+            continue
         if value is not None or key in model_config:
             if key in model_config and model_config[key] != value:
                 changed.append(f"{key} {model_config[key]!r} -> {value!r}")
