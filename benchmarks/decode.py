@@ -36,13 +36,28 @@ def _make_hf(path: Path, args) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=args.intermediate,
-                      num_hidden_layers=args.layers, num_attention_heads=args.heads,
-                      num_key_value_heads=args.kv_heads, max_position_embeddings=2048, rope_theta=500000.0,
-                      rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                    "high_freq_factor": 4.0, "original_max_position_embeddings": 256},
-                      tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                      attn_implementation="eager")
+    cfg = LlamaConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        max_position_embeddings=2048,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 256,
+        },
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        attn_implementation="eager",
+    )
     LlamaForCausalLM(cfg).eval().save_pretrained(path)
     return path
 
@@ -58,12 +73,14 @@ def _ours_step_times(model, prompt_len: int, steps: int) -> list[float]:
     buf = -(-total // generation._LENGTH_BUCKET) * generation._LENGTH_BUCKET
     ids = np.random.default_rng(1).integers(3, model.config.vocab_size, (1, total))
     cache = model.init_kv_cache(1, buf)
-    _, cache = model(**model.prepare_inputs_for_generation(ids[:, :prompt_len], past_key_values=cache,
-                                                           return_last_logit=True))
+    _, cache = model(
+        **model.prepare_inputs_for_generation(ids[:, :prompt_len], past_key_values=cache, return_last_logit=True)
+    )
     times = []
     for pos in range(prompt_len, prompt_len + steps):
-        inputs = model.prepare_inputs_for_generation(ids[:, : pos + 1], past_key_values=ms.mutable(tuple(cache)),
-                                                     cache_position=pos, return_last_logit=True)
+        inputs = model.prepare_inputs_for_generation(
+            ids[:, : pos + 1], past_key_values=ms.mutable(tuple(cache)), cache_position=pos, return_last_logit=True
+        )
         t0 = time.perf_counter()
         logits, cache = model(**inputs)
         logits.asnumpy()  # wait for the result
@@ -82,16 +99,17 @@ def _hf_step_times(model, prompt_len: int, steps: int, vocab: int) -> list[float
         model(ids[:, :prompt_len], past_key_values=cache, use_cache=True)
         for pos in range(prompt_len, prompt_len + steps):
             t0 = time.perf_counter()
-            model(ids[:, pos:pos + 1], past_key_values=cache, use_cache=True,
-                  cache_position=torch.tensor([pos]))
+            model(ids[:, pos : pos + 1], past_key_values=cache, use_cache=True, cache_position=torch.tensor([pos]))
             times.append(time.perf_counter() - t0)
     return times
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python benchmarks/decode.py --new_tokens 64")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python benchmarks/decode.py --new_tokens 64",
+    )
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--intermediate", type=int, default=1408)
     parser.add_argument("--layers", type=int, default=8)
@@ -132,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         hf = LlamaForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32, attn_implementation="eager").eval()
 
     n_params = sum(p.numel() for p in hf.parameters())
-    print(f"model: hidden {args.hidden}, {args.layers} layers, heads {args.heads}/{args.kv_heads}, "
-          f"vocab {args.vocab}: {n_params / 1e6:.1f}M params, fp32, CPU "
-          f"(torch threads {torch.get_num_threads()}, {os.cpu_count()} cores)")
+    print(
+        f"model: hidden {args.hidden}, {args.layers} layers, heads {args.heads}/{args.kv_heads}, "
+        f"vocab {args.vocab}: {n_params / 1e6:.1f}M params, fp32, CPU "
+        f"(torch threads {torch.get_num_threads()}, {os.cpu_count()} cores)"
+    )
 
     prompt = np.random.default_rng(0).integers(3, args.vocab, (1, 16))
     t0 = time.perf_counter()
@@ -147,9 +167,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def hf_generate():
         with torch.no_grad():
-            return hf.generate(torch.from_numpy(prompt), attention_mask=torch.ones(prompt.shape, dtype=torch.long),
-                               max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
-                               pad_token_id=0)
+            return hf.generate(
+                torch.from_numpy(prompt),
+                attention_mask=torch.ones(prompt.shape, dtype=torch.long),
+                max_new_tokens=args.new_tokens,
+                min_new_tokens=args.new_tokens,
+                do_sample=False,
+                pad_token_id=0,
+            )
 
     # Alternate ours and HF, best of --repeats, so load from other processes hits both alike.
     ours_s, hf_s = [], {n: [] for n in thread_options}
@@ -174,17 +199,23 @@ def main(argv: list[str] | None = None) -> int:
     ours16, ours512 = min(steps["ours16"]), min(steps["ours512"])
     hf16, hf512 = min(steps[f"hf16_{best_n}"]), min(steps[f"hf512_{best_n}"])
 
-    print(f"greedy generation, prompt 16 + {args.new_tokens} new tokens, best of {args.repeats} "
-          f"(greedy tokens identical: {same})")
+    print(
+        f"greedy generation, prompt 16 + {args.new_tokens} new tokens, best of {args.repeats} "
+        f"(greedy tokens identical: {same})"
+    )
     print(f"  ours (graph mode, static KV cache): {ours_tps:8.1f} tok/s   (first call incl. compile {compile_s:.1f} s)")
     for n in thread_options:
         print(f"  HF transformers eager, {n} thread(s): {args.new_tokens / min(hf_s[n]):8.1f} tok/s")
     print(f"  ratio ours/HF(best): {ours_tps / hf_tps:.2f}x   (target >= 0.5)")
     print(f"decode step time (median of {args.steps} steps, best of {args.repeats})")
-    print(f"  ours: context 16 {ours16 * 1e3:7.2f} ms   context 512 {ours512 * 1e3:7.2f} ms   "
-          f"ratio {ours512 / ours16:.2f}   (target <= 1.5)")
-    print(f"  HF ({best_n} thread(s)): context 16 {hf16 * 1e3:7.2f} ms   context 512 {hf512 * 1e3:7.2f} ms   "
-          f"ratio {hf512 / hf16:.2f}")
+    print(
+        f"  ours: context 16 {ours16 * 1e3:7.2f} ms   context 512 {ours512 * 1e3:7.2f} ms   "
+        f"ratio {ours512 / ours16:.2f}   (target <= 1.5)"
+    )
+    print(
+        f"  HF ({best_n} thread(s)): context 16 {hf16 * 1e3:7.2f} ms   context 512 {hf512 * 1e3:7.2f} ms   "
+        f"ratio {hf512 / hf16:.2f}"
+    )
     print(f"  step time ours/HF at context 512: {ours512 / hf512:.2f}")
     return 0
 

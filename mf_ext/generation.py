@@ -32,8 +32,9 @@ def _as_ids(input_ids, vocab_size: int | None) -> np.ndarray:
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"input_ids: expected integer token ids, got dtype {ids.dtype!r}")
     if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"input_ids: token ids must be in [0, {vocab_size}), got range "
-                         f"[{int(ids.min())!r}, {int(ids.max())!r}]")
+        raise ValueError(
+            f"input_ids: token ids must be in [0, {vocab_size}), got range [{int(ids.min())!r}, {int(ids.max())!r}]"
+        )
     return ids.astype(np.int64)
 
 
@@ -47,8 +48,8 @@ def _left_pad(rows, pad: int) -> tuple[np.ndarray, np.ndarray]:
     for i, row in enumerate(rows):
         if len(row) == 0:
             raise ValueError(f"input_ids: prompt {i} is empty")
-        ids[i, width - len(row):] = np.asarray(row, dtype=np.int64)
-        mask[i, width - len(row):] = 1
+        ids[i, width - len(row) :] = np.asarray(row, dtype=np.int64)
+        mask[i, width - len(row) :] = 1
     return ids, mask
 
 
@@ -108,8 +109,11 @@ def _eos_set(eos_token_id) -> set[int]:
         return set()
     if isinstance(eos_token_id, (int, np.integer)) and not isinstance(eos_token_id, bool):
         return {int(eos_token_id)}
-    if isinstance(eos_token_id, Sequence) and not isinstance(eos_token_id, str) and all(
-            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in eos_token_id):
+    if (
+        isinstance(eos_token_id, Sequence)
+        and not isinstance(eos_token_id, str)
+        and all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in eos_token_id)
+    ):
         return {int(t) for t in eos_token_id}
     raise ValueError(f"eos_token_id: expected an int, a list of ints or None, got {eos_token_id!r}")
 
@@ -143,9 +147,13 @@ def generate(
     eos = _eos_set(eos_token_id)
     pad = getattr(config, "pad_token_id", None)
     pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min(eos) if eos else 0)
-    if attention_mask is None and isinstance(input_ids, (list, tuple)) and input_ids \
-            and all(isinstance(row, (list, tuple, np.ndarray)) for row in input_ids) \
-            and len({len(row) for row in input_ids}) > 1:
+    if (
+        attention_mask is None
+        and isinstance(input_ids, (list, tuple))
+        and input_ids
+        and all(isinstance(row, (list, tuple, np.ndarray)) for row in input_ids)
+        and len({len(row) for row in input_ids}) > 1
+    ):
         input_ids, attention_mask = _left_pad(input_ids, pad)
     ids = _as_ids(input_ids, getattr(config, "vocab_size", None))
     if attention_mask is not None:
@@ -153,8 +161,10 @@ def generate(
         if attention_mask.ndim == 1:
             attention_mask = attention_mask[None, :]
         if attention_mask.shape != ids.shape or not np.isin(attention_mask, (0, 1)).all():
-            raise ValueError(f"attention_mask: expected 0/1 values of the input_ids shape {ids.shape!r}, "
-                             f"got shape {attention_mask.shape!r}")
+            raise ValueError(
+                f"attention_mask: expected 0/1 values of the input_ids shape {ids.shape!r}, "
+                f"got shape {attention_mask.shape!r}"
+            )
         if not attention_mask[:, -1].all():
             raise ValueError("attention_mask: padding must be on the left (every row's last prompt token is real)")
         if attention_mask.all():
@@ -187,13 +197,21 @@ def generate(
                 # Prefill right-padded to a bucket: prompts of nearby lengths share one compiled graph; the padding
                 # sits after every real token (invisible to them) and its cache slots are overwritten by decoding.
                 prefill_len = min(-(-prompt_len // _LENGTH_BUCKET) * _LENGTH_BUCKET, buf_len)
-                inputs = model.prepare_inputs_for_generation(out[:, :prefill_len], past_key_values=cache,
-                                                             cache_position=0, logit_index=prompt_len - 1,
-                                                             attention_mask=full_mask)
+                inputs = model.prepare_inputs_for_generation(
+                    out[:, :prefill_len],
+                    past_key_values=cache,
+                    cache_position=0,
+                    logit_index=prompt_len - 1,
+                    attention_mask=full_mask,
+                )
             else:  # one token per call, written at position cur - 1
-                inputs = model.prepare_inputs_for_generation(out[:, :cur], past_key_values=cache,
-                                                             cache_position=cur - 1, return_last_logit=True,
-                                                             attention_mask=full_mask)
+                inputs = model.prepare_inputs_for_generation(
+                    out[:, :cur],
+                    past_key_values=cache,
+                    cache_position=cur - 1,
+                    return_last_logit=True,
+                    attention_mask=full_mask,
+                )
             step_logits, cache = model(**inputs)
             step = step_logits.asnumpy()[:, -1]
             cache = ms.mutable(tuple(cache))

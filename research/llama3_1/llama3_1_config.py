@@ -65,9 +65,21 @@ class Llama3Config(PretrainedConfig):
     # Fields that describe the architecture, i.e. what from_hf_config takes from an HF config.json; the rest
     # (seq_length, batch_size, dtypes, use_past, ...) are run settings a YAML keeps when weights are converted.
     HF_ARCHITECTURE_KEYS = (
-        "hidden_size", "num_layers", "num_heads", "n_kv_heads", "head_dim", "intermediate_size", "vocab_size",
-        "rms_norm_eps", "theta", "rope_scaling", "max_position_embedding", "tie_word_embeddings",
-        "bos_token_id", "eos_token_id", "pad_token_id",
+        "hidden_size",
+        "num_layers",
+        "num_heads",
+        "n_kv_heads",
+        "head_dim",
+        "intermediate_size",
+        "vocab_size",
+        "rms_norm_eps",
+        "theta",
+        "rope_scaling",
+        "max_position_embedding",
+        "tie_word_embeddings",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
     )
 
     def __init__(
@@ -115,18 +127,27 @@ class Llama3Config(PretrainedConfig):
         super().__init__(**kwargs)
         if isinstance(parallel_config, dict):
             parallel_config = TransformerOpParallelConfig(**parallel_config)
-        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers), ("num_heads", num_heads),
-                            ("vocab_size", vocab_size), ("seq_length", seq_length), ("batch_size", batch_size)):
+        for name, value in (
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("vocab_size", vocab_size),
+            ("seq_length", seq_length),
+            ("batch_size", batch_size),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"Llama3Config.{name}: expected a positive int, got {value!r}")
         n_kv_heads = num_heads if n_kv_heads is None else n_kv_heads
         if not isinstance(n_kv_heads, int) or n_kv_heads <= 0 or num_heads % n_kv_heads:
-            raise ValueError(f"Llama3Config.n_kv_heads: expected a positive divisor of num_heads={num_heads}, "
-                             f"got {n_kv_heads!r}")
+            raise ValueError(
+                f"Llama3Config.n_kv_heads: expected a positive divisor of num_heads={num_heads}, got {n_kv_heads!r}"
+            )
         if head_dim is None:
             if hidden_size % num_heads:
-                raise ValueError(f"Llama3Config.hidden_size: {hidden_size!r} is not divisible by "
-                                 f"num_heads={num_heads!r} (set head_dim explicitly)")
+                raise ValueError(
+                    f"Llama3Config.hidden_size: {hidden_size!r} is not divisible by "
+                    f"num_heads={num_heads!r} (set head_dim explicitly)"
+                )
             head_dim = hidden_size // num_heads
         if head_dim % 2:
             raise ValueError(f"Llama3Config.head_dim: rotary embedding needs an even head_dim, got {head_dim!r}")
@@ -149,9 +170,13 @@ class Llama3Config(PretrainedConfig):
         self.ignore_token_id = ignore_token_id
         self.theta = float(theta)
         self.rope_scaling = _normalize_rope_scaling(rope_scaling, "Llama3Config.rope_scaling")
-        for name, value in (("compute_dtype", compute_dtype), ("layernorm_compute_type", layernorm_compute_type),
-                            ("softmax_compute_type", softmax_compute_type), ("rotary_dtype", rotary_dtype),
-                            ("param_init_type", param_init_type)):
+        for name, value in (
+            ("compute_dtype", compute_dtype),
+            ("layernorm_compute_type", layernorm_compute_type),
+            ("softmax_compute_type", softmax_compute_type),
+            ("rotary_dtype", rotary_dtype),
+            ("param_init_type", param_init_type),
+        ):
             if isinstance(value, str) and value.lower() not in _DTYPE_NAMES:
                 raise ValueError(f"Llama3Config.{name}: expected one of {_DTYPE_NAMES}, got {value!r}")
         self.compute_dtype = convert_mstype(compute_dtype)
@@ -240,24 +265,41 @@ class Llama3Config(PretrainedConfig):
             params = {k: v for k, v in self.rope_scaling.items() if k != "type"}
             if self.rope_scaling["type"] == "llama3":
                 extend = "LLAMA3"
-                scaling = {k: (float(v) if k != "original_max_position_embeddings" else int(v))
-                           for k, v in params.items() if k in _LLAMA3_ROPE_KEYS}
+                scaling = {
+                    k: (float(v) if k != "original_max_position_embeddings" else int(v))
+                    for k, v in params.items()
+                    if k in _LLAMA3_ROPE_KEYS
+                }
             else:
                 extend, scaling = "linear", {"factor": float(params["factor"])}
         dtype = {convert_mstype(n): n for n in _DTYPE_NAMES}
         return {
-            "batch_size": self.batch_size, "seq_length": self.seq_length, "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers, "num_heads": self.num_heads, "n_kv_heads": self.n_kv_heads,
-            "intermediate_size": self.ffn_hidden_size, "vocab_size": self.vocab_size,
-            "rms_norm_eps": self.rms_norm_eps, "theta": self.theta,
-            "max_position_embedding": self.max_position_embedding, "tie_word_embeddings": self.tie_word_embeddings,
-            "qkv_concat": self.qkv_concat, "extend_method": extend, "scaling_factor": scaling,
-            "compute_dtype": dtype[self.compute_dtype], "param_init_type": dtype[self.param_init_type],
+            "batch_size": self.batch_size,
+            "seq_length": self.seq_length,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "n_kv_heads": self.n_kv_heads,
+            "intermediate_size": self.ffn_hidden_size,
+            "vocab_size": self.vocab_size,
+            "rms_norm_eps": self.rms_norm_eps,
+            "theta": self.theta,
+            "max_position_embedding": self.max_position_embedding,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "qkv_concat": self.qkv_concat,
+            "extend_method": extend,
+            "scaling_factor": scaling,
+            "compute_dtype": dtype[self.compute_dtype],
+            "param_init_type": dtype[self.param_init_type],
             "layernorm_compute_type": dtype[self.layernorm_compute_type],
-            "softmax_compute_type": dtype[self.softmax_compute_type], "rotary_dtype": dtype[self.rotary_dtype],
+            "softmax_compute_type": dtype[self.softmax_compute_type],
+            "rotary_dtype": dtype[self.rotary_dtype],
             "embedding_init_type": dtype[self.embedding_init_type],
             # What MindFormers' Llama needs to run on CPU (its fused kernels are Ascend-only).
-            "fused_rms_norm": False, "use_rope_slice": True, "use_flash_attention": False, "use_past": False,
+            "fused_rms_norm": False,
+            "use_rope_slice": True,
+            "use_flash_attention": False,
+            "use_past": False,
             "pad_token_id": self.pad_token_id if self.pad_token_id is not None else 0,
             "ignore_token_id": self.ignore_token_id,
         }

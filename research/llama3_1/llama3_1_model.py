@@ -74,7 +74,8 @@ class _Embedding(nn.Cell):
     def __init__(self, vocab_size: int, hidden_size: int, param_dtype, compute_dtype, std: float):
         super().__init__()
         self.embedding_weight = Parameter(
-            initializer(Normal(std), (vocab_size, hidden_size), param_dtype), name="embedding_weight")
+            initializer(Normal(std), (vocab_size, hidden_size), param_dtype), name="embedding_weight"
+        )
         self.compute_dtype = compute_dtype
         self.cast_weight = param_dtype != compute_dtype  # CPU has no bf16 Gather kernel
 
@@ -154,8 +155,8 @@ class _Attention(nn.Cell):
             qkv = self.w_qkv(x).reshape(bs, seq, self.n_kv_heads, (self.n_rep + 2) * self.head_dim)
             q_width = self.n_rep * self.head_dim
             q = qkv[..., :q_width].reshape(bs, seq, self.n_heads, self.head_dim)
-            k = qkv[..., q_width:q_width + self.head_dim]
-            v = qkv[..., q_width + self.head_dim:]
+            k = qkv[..., q_width : q_width + self.head_dim]
+            v = qkv[..., q_width + self.head_dim :]
         else:
             q = self.wq(x).reshape(bs, seq, self.n_heads, self.head_dim)
             k = self.wk(x).reshape(bs, seq, self.n_kv_heads, self.head_dim)
@@ -166,7 +167,7 @@ class _Attention(nn.Cell):
         qk = qk * cos + _swap_halves(qk) * sin
         if self.rotary_type != self.dtype:
             qk = ops.cast(qk, self.dtype)
-        q, k = qk[:, :, : self.n_heads], qk[:, :, self.n_heads:]
+        q, k = qk[:, :, : self.n_heads], qk[:, :, self.n_heads :]
         return q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
 
     def construct(self, x, cos, sin, mask, k_cache=None, v_cache=None, slots=None):
@@ -213,11 +214,13 @@ class _FeedForward(nn.Cell):
 class _DecoderLayer(nn.Cell):
     def __init__(self, config: Llama3Config):
         super().__init__()
-        self.attention_norm = _RMSNorm(config.hidden_size, config.rms_norm_eps, config.param_init_type,
-                                       config.layernorm_compute_type)
+        self.attention_norm = _RMSNorm(
+            config.hidden_size, config.rms_norm_eps, config.param_init_type, config.layernorm_compute_type
+        )
         self.attention = _Attention(config)
-        self.ffn_norm = _RMSNorm(config.hidden_size, config.rms_norm_eps, config.param_init_type,
-                                 config.layernorm_compute_type)
+        self.ffn_norm = _RMSNorm(
+            config.hidden_size, config.rms_norm_eps, config.param_init_type, config.layernorm_compute_type
+        )
         self.feed_forward = _FeedForward(config)
 
     def construct(self, x, cos, sin, mask, k_cache=None, v_cache=None, slots=None):
@@ -244,11 +247,17 @@ class Llama3Model(Llama3PreTrainedModel):
         self.num_layers = config.num_layers
         self.dtype = config.compute_dtype
         self.rotary_type = config.rotary_dtype
-        self.tok_embeddings = _Embedding(config.vocab_size, config.hidden_size, config.embedding_init_type,
-                                         config.compute_dtype, config.init_method_std)
+        self.tok_embeddings = _Embedding(
+            config.vocab_size,
+            config.hidden_size,
+            config.embedding_init_type,
+            config.compute_dtype,
+            config.init_method_std,
+        )
         self.layers = nn.CellList([_DecoderLayer(config) for _ in range(config.num_layers)])
-        self.norm_out = _RMSNorm(config.hidden_size, config.rms_norm_eps, config.param_init_type,
-                                 config.layernorm_compute_type)
+        self.norm_out = _RMSNorm(
+            config.hidden_size, config.rms_norm_eps, config.param_init_type, config.layernorm_compute_type
+        )
         self.inv_freq = Tensor(rope_inv_freq(config.head_dim, config.theta, config.rope_scaling)).reshape(1, -1)
         self.softmax_type = config.softmax_compute_type
         self.mask_min = float(np.finfo(np.float16 if config.softmax_compute_type == ms.float16 else np.float32).min)
@@ -285,8 +294,7 @@ class Llama3Model(Llama3PreTrainedModel):
             if past_key_values is None:
                 h = self.layers[i](h, cos, sin, mask)
             else:
-                h, k, v = self.layers[i](h, cos, sin, mask, past_key_values[2 * i], past_key_values[2 * i + 1],
-                                         slots)
+                h, k, v = self.layers[i](h, cos, sin, mask, past_key_values[2 * i], past_key_values[2 * i + 1], slots)
                 new_cache = new_cache + (k, v)
         return self.norm_out(h), new_cache
 
@@ -320,18 +328,40 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         self.ignore_token_id = config.ignore_token_id
         self.vocab_size = config.vocab_size
         self.model = Llama3Model(config)
-        self.lm_head = _Linear(config.hidden_size, config.vocab_size, config.param_init_type, config.compute_dtype,
-                               config.init_method_std)
+        self.lm_head = _Linear(
+            config.hidden_size, config.vocab_size, config.param_init_type, config.compute_dtype, config.init_method_std
+        )
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.tok_embeddings.embedding_weight
             self.lm_head.cast_weight = config.embedding_init_type != config.compute_dtype
         self.load_checkpoint(config)
 
-    def construct(self, input_ids, labels=None, input_position=None, position_ids=None, attention_mask=None,
-                  input_embeds=None, init_reset=None, batch_valid_length=None, batch_index=None, zactivate_len=None,
-                  block_tables=None, slot_mapping=None, prefix_keys_values=None, llm_boost_inputs=None,
-                  q_seq_lens=None, loss_mask=None, gather_index=None, seq_range=None, actual_seq_len=None,
-                  past_key_values=None, cache_position=None, return_last_logit=False, logit_index=None):
+    def construct(
+        self,
+        input_ids,
+        labels=None,
+        input_position=None,
+        position_ids=None,
+        attention_mask=None,
+        input_embeds=None,
+        init_reset=None,
+        batch_valid_length=None,
+        batch_index=None,
+        zactivate_len=None,
+        block_tables=None,
+        slot_mapping=None,
+        prefix_keys_values=None,
+        llm_boost_inputs=None,
+        q_seq_lens=None,
+        loss_mask=None,
+        gather_index=None,
+        seq_range=None,
+        actual_seq_len=None,
+        past_key_values=None,
+        cache_position=None,
+        return_last_logit=False,
+        logit_index=None,
+    ):
         """Loss (with ``labels``), logits, or ``(logits, past_key_values)`` (with a cache); see class docstring."""
         if labels is not None:
             return self._loss(input_ids, labels, loss_mask)
@@ -386,7 +416,7 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
             positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)  # HF: position = number of real tokens before
             start = cache_position if past_key_values is not None else 0
             inputs["attention_mask"] = Tensor(mask, ms.int32)
-            inputs["position_ids"] = Tensor(positions[:, start:start + ids.shape[1]], ms.int32)
+            inputs["position_ids"] = Tensor(positions[:, start : start + ids.shape[1]], ms.int32)
         if kwargs.get("logit_index") is not None:
             inputs["logit_index"] = Tensor([int(kwargs["logit_index"])], ms.int32)
         elif kwargs.get("return_last_logit"):
@@ -410,19 +440,28 @@ class Llama3ForCausalLM(Llama3PreTrainedModel):
         config = copy.deepcopy(generation_config or GenerationConfig.from_model_config(self.config))
         config.update(**kwargs)
         if getattr(config, "repetition_penalty", 1.0) not in (None, 1.0):
-            raise ValueError(f"Llama3ForCausalLM.generate: repetition_penalty {config.repetition_penalty!r} is not "
-                             "supported (expected 1.0)")
+            raise ValueError(
+                f"Llama3ForCausalLM.generate: repetition_penalty {config.repetition_penalty!r} is not "
+                "supported (expected 1.0)"
+            )
         pad = config.pad_token_id if config.pad_token_id is not None else self.config.pad_token_id
-        rows = [list(np.asarray(row).reshape(-1)) for row in
-                (input_ids if np.ndim(input_ids[0]) > 0 else [input_ids])]
+        rows = [list(np.asarray(row).reshape(-1)) for row in (input_ids if np.ndim(input_ids[0]) > 0 else [input_ids])]
         if pad is not None and len({len(row) for row in rows}) == 1:  # MindFormers right-pads with pad_token_id
             rows = [row[: max((i + 1 for i, t in enumerate(row) if t != pad), default=len(row))] for row in rows]
         longest = max(len(row) for row in rows)
         max_new = config.max_new_tokens if config.max_new_tokens is not None else config.max_length - longest
         eos = config.eos_token_id if config.eos_token_id is not None else self.config.eos_token_id
-        out = _generate(self, rows, max(int(max_new), 0), do_sample=bool(config.do_sample), top_k=int(config.top_k or 0),
-                        top_p=float(config.top_p or 1.0), temperature=float(config.temperature or 1.0),
-                        eos_token_id=eos, seed=seed)
+        out = _generate(
+            self,
+            rows,
+            max(int(max_new), 0),
+            do_sample=bool(config.do_sample),
+            top_k=int(config.top_k or 0),
+            top_p=float(config.top_p or 1.0),
+            temperature=float(config.temperature or 1.0),
+            eos_token_id=eos,
+            seed=seed,
+        )
         eos_set = set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
         results = []
         for row, prompt in zip(out, rows, strict=True):

@@ -42,9 +42,15 @@ def hf_factory(tmp_path_factory, plugin):
         key = (kv_heads, tied, rope, dtype, qkv_concat)
         if key not in made:
             base = tmp_path_factory.mktemp(f"hf_kv{kv_heads}_t{int(tied)}_r{int(rope)}_{dtype}_q{int(qkv_concat)}")
-            hf_dir = make_hf_llama(base / "hf", num_heads=HEADS, num_kv_heads=kv_heads, tie_word_embeddings=tied,
-                                   rope_scaling=LLAMA31_ROPE_SCALING if rope else None, dtype=dtype,
-                                   seed=kv_heads + 10 * tied + 100 * rope)
+            hf_dir = make_hf_llama(
+                base / "hf",
+                num_heads=HEADS,
+                num_kv_heads=kv_heads,
+                tie_word_embeddings=tied,
+                rope_scaling=LLAMA31_ROPE_SCALING if rope else None,
+                dtype=dtype,
+                seed=kv_heads + 10 * tied + 100 * rope,
+            )
             ckpt = base / "model.ckpt"
             plugin.convert_pt_to_ms(str(hf_dir), str(ckpt), qkv_concat=qkv_concat, progress=False)
             made[key] = (hf_dir, ckpt)
@@ -119,9 +125,11 @@ def test_logits_match_hf_pynative(mods, hf_factory, kv_heads, tied, rope):
     assert np.abs(ours - ref).max() <= 1e-4
 
 
-@pytest.mark.parametrize(("mode", "kv_heads", "tied", "rope"),
-                         [(GRAPH, 2, False, True), (GRAPH, 1, True, False), (PYNATIVE, 8, False, True)],
-                         ids=["graph-gqa-llama3", "graph-mqa-tied", "pynative-mha-llama3"])
+@pytest.mark.parametrize(
+    ("mode", "kv_heads", "tied", "rope"),
+    [(GRAPH, 2, False, True), (GRAPH, 1, True, False), (PYNATIVE, 8, False, True)],
+    ids=["graph-gqa-llama3", "graph-mqa-tied", "pynative-mha-llama3"],
+)
 def test_logits_match_hf_seq512(mods, hf_factory, mode, kv_heads, tied, rope):
     """512 tokens: far past original_max_position_embeddings (64), so rope_scaling's low/medium bands matter."""
     from mf_ext.generation import logits
@@ -168,9 +176,11 @@ def test_kv_cache_logits_equal_full_recompute(mods, hf_factory, mode):
         assert np.abs(out.asnumpy()[:, 0] - full[:, pos]).max() <= 1e-5, pos
 
 
-@pytest.mark.parametrize(("mode", "use_cache", "new_tokens"),
-                         [(GRAPH, True, 32), (GRAPH, False, 32), (PYNATIVE, True, 16), (PYNATIVE, False, 10)],
-                         ids=["graph-cache", "graph-nocache", "pynative-cache", "pynative-nocache"])
+@pytest.mark.parametrize(
+    ("mode", "use_cache", "new_tokens"),
+    [(GRAPH, True, 32), (GRAPH, False, 32), (PYNATIVE, True, 16), (PYNATIVE, False, 10)],
+    ids=["graph-cache", "graph-nocache", "pynative-cache", "pynative-nocache"],
+)
 def test_greedy_generation_matches_hf(mods, hf_factory, mode, use_cache, new_tokens):
     import torch
 
@@ -182,13 +192,26 @@ def test_greedy_generation_matches_hf(mods, hf_factory, mode, use_cache, new_tok
     prompt = _ids(2, 9, seed=11)
     ours = generate(model, prompt, max_new_tokens=new_tokens, use_cache=use_cache, eos_token_id=2)
     with torch.no_grad():
-        ref = _hf(hf_dir).generate(torch.from_numpy(prompt), attention_mask=torch.ones(prompt.shape, dtype=torch.long),
-                                   max_new_tokens=new_tokens, do_sample=False, eos_token_id=2, pad_token_id=0).numpy()
+        ref = (
+            _hf(hf_dir)
+            .generate(
+                torch.from_numpy(prompt),
+                attention_mask=torch.ones(prompt.shape, dtype=torch.long),
+                max_new_tokens=new_tokens,
+                do_sample=False,
+                eos_token_id=2,
+                pad_token_id=0,
+            )
+            .numpy()
+        )
     np.testing.assert_array_equal(ours, ref)
 
 
-@pytest.mark.parametrize(("mode", "use_cache"), [(GRAPH, True), (GRAPH, False), (PYNATIVE, True)],
-                         ids=["graph-cache", "graph-nocache", "pynative-cache"])
+@pytest.mark.parametrize(
+    ("mode", "use_cache"),
+    [(GRAPH, True), (GRAPH, False), (PYNATIVE, True)],
+    ids=["graph-cache", "graph-nocache", "pynative-cache"],
+)
 def test_left_padded_batch_matches_hf(mods, hf_factory, mode, use_cache):
     """Prompts of different lengths in one batch: left padding + attention_mask, as HF generate does it."""
     import torch
@@ -204,12 +227,22 @@ def test_left_padded_batch_matches_hf(mods, hf_factory, mode, use_cache):
     ids = np.array([[0] * (width - len(r)) + r for r in rows])
     mask = np.array([[0] * (width - len(r)) + [1] * len(r) for r in rows])
     with torch.no_grad():
-        ref = _hf(hf_dir).generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=12,
-                                   do_sample=False, eos_token_id=None, pad_token_id=0).numpy()
+        ref = (
+            _hf(hf_dir)
+            .generate(
+                torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                max_new_tokens=12,
+                do_sample=False,
+                eos_token_id=None,
+                pad_token_id=0,
+            )
+            .numpy()
+        )
     np.testing.assert_array_equal(ours, ref)
     # Each row equals that prompt generated alone (padding changes nothing).
     alone = generate(model, np.array([rows[1]]), max_new_tokens=12, use_cache=use_cache)
-    np.testing.assert_array_equal(ours[1, width - 4:], alone[0])
+    np.testing.assert_array_equal(ours[1, width - 4 :], alone[0])
 
 
 def test_mindformers_generate_interface(mods, hf_factory):
@@ -267,18 +300,21 @@ def test_generation_stops_at_eos_and_pads(mods, hf_factory):
     assert out.shape[1] == 9 + (max(kept) if None not in first else 10)
     for row, n in enumerate(kept):
         np.testing.assert_array_equal(out[row, : 9 + n], free[row, : 9 + n])
-        assert (out[row, 9 + n:] == model.config.pad_token_id).all()
+        assert (out[row, 9 + n :] == model.config.pad_token_id).all()
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"max_new_tokens": -1}, "max_new_tokens"),
-    ({"max_new_tokens": 2, "top_p": 0.0}, "top_p"),
-    ({"max_new_tokens": 2, "top_k": -3}, "top_k"),
-    ({"max_new_tokens": 2, "do_sample": True, "temperature": 0.0}, "temperature"),
-    ({"max_new_tokens": 2, "eos_token_id": "2"}, "eos_token_id"),
-    ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1, 1, 0]])}, "padding must be on the left"),
-    ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1]])}, "attention_mask: expected 0/1 values"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_new_tokens": -1}, "max_new_tokens"),
+        ({"max_new_tokens": 2, "top_p": 0.0}, "top_p"),
+        ({"max_new_tokens": 2, "top_k": -3}, "top_k"),
+        ({"max_new_tokens": 2, "do_sample": True, "temperature": 0.0}, "temperature"),
+        ({"max_new_tokens": 2, "eos_token_id": "2"}, "eos_token_id"),
+        ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1, 1, 0]])}, "padding must be on the left"),
+        ({"max_new_tokens": 2, "attention_mask": np.array([[1, 1]])}, "attention_mask: expected 0/1 values"),
+    ],
+)
 def test_generate_rejects_bad_arguments(mods, hf_factory, kwargs, match):
     from mf_ext.generation import generate
 
@@ -320,11 +356,11 @@ def test_qkv_concat_matches_hf_and_mindformers_layout(mods, hf_factory):
     hf = load_file(str(hf_dir / "model.safetensors"))
     params = {p.name: p.asnumpy() for p in model.get_parameters()}
     qkv = np.concatenate([hf[f"model.layers.1.self_attn.{n}_proj.weight"] for n in "qkv"], 0)
-    np.testing.assert_array_equal(params["model.layers.1.attention.w_qkv.weight"],
-                                  qkv_concat_hf2mg(qkv, HEADS, 2, 64))
+    np.testing.assert_array_equal(params["model.layers.1.attention.w_qkv.weight"], qkv_concat_hf2mg(qkv, HEADS, 2, 64))
     gate_up = np.concatenate([hf[f"model.layers.1.mlp.{n}_proj.weight"] for n in ("gate", "up")], 0)
-    np.testing.assert_array_equal(params["model.layers.1.feed_forward.w_gate_hidden.weight"],
-                                  ffn_concat_hf2mg(gate_up, 160))
+    np.testing.assert_array_equal(
+        params["model.layers.1.feed_forward.w_gate_hidden.weight"], ffn_concat_hf2mg(gate_up, 160)
+    )
     assert ms.load_checkpoint(str(ckpt)).keys() == params.keys()
 
 
@@ -388,9 +424,11 @@ def test_loss_and_gradients_match_hf(mods, hf_factory, mode):
     ref = hf(torch.from_numpy(ids), labels=torch.from_numpy(labels)).loss
     ref.backward()
     assert abs(float(loss.asnumpy()) - ref.item()) <= 1e-5
-    hf_grads = {"model.layers.0.attention.wk.weight": hf.model.layers[0].self_attn.k_proj.weight.grad,
-                "model.tok_embeddings.embedding_weight": hf.model.embed_tokens.weight.grad,
-                "model.norm_out.weight": hf.model.norm.weight.grad}
+    hf_grads = {
+        "model.layers.0.attention.wk.weight": hf.model.layers[0].self_attn.k_proj.weight.grad,
+        "model.tok_embeddings.embedding_weight": hf.model.embed_tokens.weight.grad,
+        "model.norm_out.weight": hf.model.norm.weight.grad,
+    }
     for p, g in zip(weights, grads, strict=True):
         np.testing.assert_allclose(g.asnumpy(), hf_grads[p.name].numpy(), atol=1e-5, rtol=1e-4, err_msg=p.name)
 
@@ -398,8 +436,9 @@ def test_loss_and_gradients_match_hf(mods, hf_factory, mode):
 # --- MindFormers' built-in Llama on the same checkpoint --------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kv_heads", "tied", "rope"), [(2, False, True), (HEADS, True, False)],
-                         ids=["gqa-untied-llama3", "mha-tied-none"])
+@pytest.mark.parametrize(
+    ("kv_heads", "tied", "rope"), [(2, False, True), (HEADS, True, False)], ids=["gqa-untied-llama3", "mha-tied-none"]
+)
 def test_same_checkpoint_in_mindformers_llama(mods, hf_factory, kv_heads, tied, rope):
     import mindspore as ms
     from mindformers.models.llama import LlamaConfig, LlamaForCausalLM
@@ -425,20 +464,47 @@ def test_config_from_and_to_hf_llama31_8b(mods):
     from transformers import LlamaConfig as HFLlamaConfig
 
     cfg_mod, _ = mods
-    hf = HFLlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-                       rope_theta=500000.0, rms_norm_eps=1e-5, bos_token_id=128000,
-                       eos_token_id=[128001, 128008, 128009],
-                       rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}).to_dict()
+    hf = HFLlamaConfig(
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=131072,
+        rope_theta=500000.0,
+        rms_norm_eps=1e-5,
+        bos_token_id=128000,
+        eos_token_id=[128001, 128008, 128009],
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+    ).to_dict()
     cfg = cfg_mod.Llama3Config.from_hf_config(hf)
     assert (cfg.num_layers, cfg.num_heads, cfg.n_kv_heads, cfg.head_dim, cfg.ffn_hidden_size) == (32, 32, 8, 128, 14336)
     assert cfg.theta == 500000.0 and cfg.rope_scaling["type"] == "llama3"
     assert cfg.max_position_embedding == 131072 and cfg.eos_token_id == [128001, 128008, 128009]
     back = HFLlamaConfig(**cfg.to_hf_config())
-    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                "num_key_value_heads", "max_position_embeddings", "rope_theta", "rms_norm_eps", "rope_scaling",
-                "tie_word_embeddings", "bos_token_id", "eos_token_id", "head_dim"):
+    for key in (
+        "vocab_size",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "max_position_embeddings",
+        "rope_theta",
+        "rms_norm_eps",
+        "rope_scaling",
+        "tie_word_embeddings",
+        "bos_token_id",
+        "eos_token_id",
+        "head_dim",
+    ):
         assert getattr(back, key) == hf[key], key
     # The reverse converter relies on this round trip for tiny models too.
     assert cfg_mod.Llama3Config.from_hf_config(cfg.to_hf_config()).to_hf_config() == cfg.to_hf_config()
@@ -446,14 +512,17 @@ def test_config_from_and_to_hf_llama31_8b(mods):
     assert cfg_mod.Llama3Config(**cfg.to_dict()).to_dict() == cfg.to_dict()
 
 
-@pytest.mark.parametrize(("change", "match"), [
-    ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, r"rope_scaling.rope_type: 'yarn' is not supported"),
-    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, r"rope_type 'llama3' needs keys"),
-    ({"hidden_act": "gelu"}, r"hidden_act 'gelu' is not supported"),
-    ({"attention_bias": True}, r"attention_bias=true is not supported"),
-    ({"model_type": "qwen2"}, r"model_type 'qwen2' is not a Llama model"),
-    ({"num_key_value_heads": 3}, r"n_kv_heads: expected a positive divisor of num_heads=8, got 3"),
-])
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, r"rope_scaling.rope_type: 'yarn' is not supported"),
+        ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, r"rope_type 'llama3' needs keys"),
+        ({"hidden_act": "gelu"}, r"hidden_act 'gelu' is not supported"),
+        ({"attention_bias": True}, r"attention_bias=true is not supported"),
+        ({"model_type": "qwen2"}, r"model_type 'qwen2' is not a Llama model"),
+        ({"num_key_value_heads": 3}, r"n_kv_heads: expected a positive divisor of num_heads=8, got 3"),
+    ],
+)
 def test_config_rejects_unsupported_hf_fields(mods, tmp_path, change, match):
     cfg_mod, _ = mods
     hf = read_hf_config(make_hf_llama(tmp_path / "hf", num_heads=8, num_kv_heads=2))
@@ -474,9 +543,19 @@ def test_builds_through_mindformers_builders(hf_factory, tmp_path):
     _set_mode(GRAPH)
     hf_dir, ckpt = hf_factory(2, False, True)
     cfg = yaml.safe_load((PLUGIN_DIR / "predict.yaml").read_text())
-    arch = {"hidden_size": 64, "num_layers": 2, "num_heads": HEADS, "n_kv_heads": 2, "intermediate_size": 160,
-            "vocab_size": 256, "rope_scaling": dict(LLAMA31_ROPE_SCALING, type="llama3"),
-            "max_position_embedding": 1024, "eos_token_id": 2, "pad_token_id": 0, "bos_token_id": 1}
+    arch = {
+        "hidden_size": 64,
+        "num_layers": 2,
+        "num_heads": HEADS,
+        "n_kv_heads": 2,
+        "intermediate_size": 160,
+        "vocab_size": 256,
+        "rope_scaling": dict(LLAMA31_ROPE_SCALING, type="llama3"),
+        "max_position_embedding": 1024,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+    }
     cfg["model"]["model_config"].update(arch, seq_length=64)
     cfg, registered = resolve_auto_register(cfg, str(PLUGIN_DIR))
     assert {r.cls.__name__ for r in registered} >= {"Llama3Config", "Llama3ForCausalLM"}
@@ -505,7 +584,8 @@ def test_mindformers_text_generation_pipeline_on_cpu():
     prompt = "On a small island at the edge of a cold grey sea"
     text = pipeline("text_generation", model=model, tokenizer=tok, max_new_tokens=12)(prompt)[0]
     ids = tok(prompt)["input_ids"]
-    expected = tok.decode(list(mf_ext.generate(model, [ids], 12, eos_token_id=model.config.eos_token_id)[0]),
-                          skip_special_tokens=True)
+    expected = tok.decode(
+        list(mf_ext.generate(model, [ids], 12, eos_token_id=model.config.eos_token_id)[0]), skip_special_tokens=True
+    )
     assert text["text_generation_text"] == [expected]
     assert len(expected) > len(prompt)
