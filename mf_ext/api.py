@@ -43,7 +43,9 @@ def cache_root() -> Path:
 def check_hf_dir(src: Path) -> list[Path]:
     """An HF checkpoint folder must exist and hold config.json and weights; returns the weight files."""
     if not src.is_dir():
-        raise ConfigError(f"--convert: {str(src)!r} is not a folder (expected an HF checkpoint folder with config.json)")
+        raise ConfigError(
+            f"--convert: {str(src)!r} is not a folder (expected an HF checkpoint folder with config.json)"
+        )
     if not (src / "config.json").is_file():
         raise ConfigError(f"--convert: {str(src)!r} has no config.json (expected an HF checkpoint folder)")
     files = hf_weight_files(src)
@@ -52,8 +54,15 @@ def check_hf_dir(src: Path) -> list[Path]:
     return files
 
 
-def convert_cached(plugin, hf_dir: str | os.PathLike, *, dtype: str | None = None, qkv_concat: bool = False,
-                   cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Path:
+def convert_cached(
+    plugin,
+    hf_dir: str | os.PathLike,
+    *,
+    dtype: str | None = None,
+    qkv_concat: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> Path:
     """Convert an HF folder with the plug-in's ``convert_pt_to_ms`` once; later calls with unchanged input reuse it.
 
     The cache key covers the input files (names, sizes, mtimes), the plug-in's converter sources and the options, so
@@ -114,8 +123,9 @@ def apply_hf_architecture(cfg, entries, hf_dir: Path, *, who: str = "--convert")
                 changed.append(f"{key} {model_config[key]!r} -> {value!r}")
             model_config[key] = value
     if changed:  # the YAML disagreed with the weights: say what config.json decided
-        print(f"[mf-ext] {who}: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}",
-              flush=True)
+        print(
+            f"[mf-ext] {who}: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}", flush=True
+        )
 
 
 def set_context(cfg, device_target: str | None = None, mode=None) -> None:
@@ -160,7 +170,9 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
         try:
             params = ms.load_checkpoint(str(path), format=fmt)
         except Exception as exc:
-            raise ConfigError(f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise ConfigError(
+                f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
     from mf_ext.train.export import is_train_state
 
     # A finetune checkpoint also holds optimizer state and counters (adam_m.*, global_step, ...): not model weights.
@@ -198,8 +210,18 @@ def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=N
     return cfg, entries, checkpoint
 
 
-def load_model(config, register_path=None, checkpoint=None, convert=None, *, device_target=None, mode=None,
-               dtype=None, overrides=None, **model_overrides):
+def load_model(
+    config,
+    register_path=None,
+    checkpoint=None,
+    convert=None,
+    *,
+    device_target=None,
+    mode=None,
+    dtype=None,
+    overrides=None,
+    **model_overrides,
+):
     """Build the YAML's model through MindFormers' ``build_model`` and load weights into it.
 
     Args:
@@ -217,8 +239,12 @@ def load_model(config, register_path=None, checkpoint=None, convert=None, *, dev
     ov = dict(overrides or {})
     ov.update(_model_overrides(model_overrides))
     cfg, _entries, converted = prepare(config, register_path, convert=convert, overrides=ov, dtype=dtype)
-    return build_model_from_config(cfg, checkpoint=checkpoint or converted or cfg.get("load_checkpoint") or None,
-                                   device_target=device_target, mode=mode)
+    return build_model_from_config(
+        cfg,
+        checkpoint=checkpoint or converted or cfg.get("load_checkpoint") or None,
+        device_target=device_target,
+        mode=mode,
+    )
 
 
 def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=None):

@@ -11,7 +11,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": ("mf_ext.convert.cli", "main", "convert weights HF <-> MindSpore (hf_to_ms, ms_to_hf, resplit)"),
     "verify": ("mf_ext.convert.verify", "main", "compare HF transformers and MindSpore logits on converted weights"),
     "data": ("mf_ext.data.cli", "main", "turn Alpaca/ShareGPT JSON into a MindRecord finetune dataset"),
-    "export": ("mf_ext.train.export", "main", "export a finetuned checkpoint (merged LoRA) to HF, or its adapter to PEFT"),
+    "export": (
+        "mf_ext.train.export",
+        "main",
+        "export a finetuned checkpoint (merged LoRA) to HF, or its adapter to PEFT",
+    ),
     "migrate": ("mf_ext.migrate.cli", "migrate_main", "migrate a Llama 2 YAML to Llama 3, or HF config.json to YAML"),
     "validate": ("mf_ext.migrate.cli", "validate_main", "check a YAML without building the model"),
     "models": ("mf_ext.cli", "models_main", "list the model names the built-in plug-ins convert"),

@@ -27,10 +27,12 @@ class ConfigError(ValueError):
 
 
 # Top-level YAML keys that mf-ext reads beyond MindFormers' own (``mf-ext validate`` accepts them).
-MF_EXT_TOP_LEVEL_KEYS = frozenset({
-    "convert",  # launcher / load_model: HF folder to convert (cached) and load, as --convert
-    "trainer_backend",  # mf_ext.train: "mf_ext" (own compiled step) or "mindformers" (MindFormers' Trainer)
-})
+MF_EXT_TOP_LEVEL_KEYS = frozenset(
+    {
+        "convert",  # launcher / load_model: HF folder to convert (cached) and load, as --convert
+        "trainer_backend",  # mf_ext.train: "mf_ext" (own compiled step) or "mindformers" (MindFormers' Trainer)
+    }
+)
 
 # Keys whose relative values are file/folder paths, resolved against the YAML's folder when they exist there.
 PATH_KEYS = frozenset({"vocab_file", "tokenizer_file", "merges_file", "convert", "load_checkpoint", "dataset_dir"})

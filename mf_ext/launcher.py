@@ -48,35 +48,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a = p.add_argument
     a("--config", required=True, help="YAML config file (MindFormers layout)")
-    a("--register_path", action="append", default=None,
-      help="plug-in folder(s) holding the classes named by auto_register; comma-separated or repeated "
-           "(default: $REGISTER_PATH)")
+    a(
+        "--register_path",
+        action="append",
+        default=None,
+        help="plug-in folder(s) holding the classes named by auto_register; comma-separated or repeated "
+        "(default: $REGISTER_PATH)",
+    )
     a("--run_mode", choices=RUN_MODES, default=None, help="task to run (default: the YAML's run_mode, else predict)")
-    a("--convert", default=None, metavar="HF_DIR",
-      help="convert this HF checkpoint folder with the plug-in's converter (cached), take the architecture from its "
-           "config.json and load the result")
-    a("--convert_dtype", default=None, choices=("float32", "float16", "bfloat16"),
-      help="dtype of the converted weights (default: the source dtype)")
+    a(
+        "--convert",
+        default=None,
+        metavar="HF_DIR",
+        help="convert this HF checkpoint folder with the plug-in's converter (cached), take the architecture from its "
+        "config.json and load the result",
+    )
+    a(
+        "--convert_dtype",
+        default=None,
+        choices=("float32", "float16", "bfloat16"),
+        help="dtype of the converted weights (default: the source dtype)",
+    )
     a("--load_checkpoint", default=None, help="MindSpore checkpoint (.ckpt file or folder) to load")
     a("--predict_data", nargs="+", default=None, help="prompt(s) to generate from")
     a("--max_new_tokens", type=int, default=None, help="tokens to generate per prompt (default: YAML or 64)")
     a("--do_sample", type=str2bool, default=None, help="sample instead of greedy decoding (default: YAML)")
     a("--predict_batch_size", type=int, default=None, help="accepted for compatibility; prompts run one by one")
-    a("--device_target", default=None, choices=("CPU", "Ascend", "GPU"),
-      help="device (default: YAML context.device_target, CPU where no Ascend is present)")
+    a(
+        "--device_target",
+        default=None,
+        choices=("CPU", "Ascend", "GPU"),
+        help="device (default: YAML context.device_target, CPU where no Ascend is present)",
+    )
     a("--device_id", type=int, default=None, help="device id")
     a("--mode", type=int, default=None, choices=(0, 1), help="0 GRAPH_MODE, 1 PYNATIVE_MODE (default: YAML)")
     a("--use_parallel", type=str2bool, default=None, help="run data-parallel (start with msrun)")
     a("--output_dir", default=None, help="output folder (checkpoints, logs, results)")
-    a("--train_dataset", "--train_dataset_dir", dest="train_dataset", default=None,
-      help="training data (MindRecord from `mf-ext data`)")
+    a(
+        "--train_dataset",
+        "--train_dataset_dir",
+        dest="train_dataset",
+        default=None,
+        help="training data (MindRecord from `mf-ext data`)",
+    )
     a("--eval_dataset_dir", default=None, help="evaluation data")
     a("--resume_training", type=str2bool, default=None, help="resume from the last checkpoint in output_dir")
     a("--seed", type=int, default=None, help="global random seed")
     a("--epochs", type=int, default=None, help="training epochs")
     a("--batch_size", type=int, default=None, help="batch size")
     a("--do_eval", type=str2bool, default=None, help="evaluate during training")
-    a("--options", nargs="+", default=None, metavar="KEY=VALUE", help="YAML overrides, e.g. model.model_config.seq_length=256")
+    a(
+        "--options",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="YAML overrides, e.g. model.model_config.seq_length=256",
+    )
     return p
 
 
@@ -106,11 +133,19 @@ def _flag_overrides(args) -> list[str]:
     """run_mindformer.py's flags, as YAML key overrides."""
     out = []
     pairs = {
-        "run_mode": args.run_mode, "load_checkpoint": args.load_checkpoint, "output_dir": args.output_dir,
-        "use_parallel": args.use_parallel, "seed": args.seed, "resume_training": args.resume_training,
-        "do_eval": args.do_eval, "context.device_id": args.device_id, "context.mode": args.mode,
-        "context.device_target": args.device_target, "runner_config.epochs": args.epochs,
-        "runner_config.batch_size": args.batch_size, "eval_dataset.data_loader.dataset_dir": args.eval_dataset_dir,
+        "run_mode": args.run_mode,
+        "load_checkpoint": args.load_checkpoint,
+        "output_dir": args.output_dir,
+        "use_parallel": args.use_parallel,
+        "seed": args.seed,
+        "resume_training": args.resume_training,
+        "do_eval": args.do_eval,
+        "context.device_id": args.device_id,
+        "context.mode": args.mode,
+        "context.device_target": args.device_target,
+        "runner_config.epochs": args.epochs,
+        "runner_config.batch_size": args.batch_size,
+        "eval_dataset.data_loader.dataset_dir": args.eval_dataset_dir,
     }
     for key, value in pairs.items():
         if value is not None:
@@ -139,17 +174,27 @@ def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=Non
     for prompt in prompts:
         ids = tokenizer(prompt)["input_ids"]
         t0 = time.perf_counter()
-        out = generate(model, np.asarray([ids], dtype=np.int32), max_new, do_sample=sample,
-                       top_k=int(mc.get("top_k", 0) or 0), top_p=float(mc.get("top_p", 1.0) or 1.0),
-                       temperature=float(mc.get("temperature", 1.0) or 1.0), eos_token_id=eos,
-                       seed=cfg.get("seed"))
+        out = generate(
+            model,
+            np.asarray([ids], dtype=np.int32),
+            max_new,
+            do_sample=sample,
+            top_k=int(mc.get("top_k", 0) or 0),
+            top_p=float(mc.get("top_p", 1.0) or 1.0),
+            temperature=float(mc.get("temperature", 1.0) or 1.0),
+            eos_token_id=eos,
+            seed=cfg.get("seed"),
+        )
         dt = time.perf_counter() - t0
-        new = [int(t) for t in out[0][len(ids):]]
+        new = [int(t) for t in out[0][len(ids) :]]
         text = tokenizer.decode([int(t) for t in out[0]], skip_special_tokens=True)
         results.append(text)
         print(text, flush=True)
-        print(f"[mf-ext] {len(new)} new tokens in {dt:.2f} s ({len(new) / max(dt, 1e-9):.1f} tokens/s)", file=sys.stderr,
-              flush=True)
+        print(
+            f"[mf-ext] {len(new)} new tokens in {dt:.2f} s ({len(new) / max(dt, 1e-9):.1f} tokens/s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return results
 
 
@@ -173,9 +218,12 @@ def _run(args) -> int:
     if args.train_dataset and not Path(args.train_dataset).exists():  # before any (slow) conversion
         from mf_ext.config import ConfigError
 
-        raise ConfigError(f"--train_dataset: {args.train_dataset!r} does not exist (expected a MindRecord from `mf-ext data`)")
-    cfg, entries, converted = prepare(args.config, args.register_path, convert=args.convert, overrides=overrides,
-                                      dtype=args.convert_dtype)
+        raise ConfigError(
+            f"--train_dataset: {args.train_dataset!r} does not exist (expected a MindRecord from `mf-ext data`)"
+        )
+    cfg, entries, converted = prepare(
+        args.config, args.register_path, convert=args.convert, overrides=overrides, dtype=args.convert_dtype
+    )
     run_mode = args.run_mode or cfg.get("run_mode") or "predict"
     checkpoint = args.load_checkpoint or converted or cfg.get("load_checkpoint") or None
     if run_mode == "predict":
@@ -188,18 +236,26 @@ def _run(args) -> int:
         prompts = [p.replace("\\n", "\n") for p in prompts]
         model = build_model_from_config(cfg, checkpoint=checkpoint)
         tokenizer = build_tokenizer_from_config(cfg)
-        texts = run_predict(cfg, model, tokenizer, prompts, max_new_tokens=args.max_new_tokens,
-                            do_sample=args.do_sample)
+        texts = run_predict(
+            cfg, model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, do_sample=args.do_sample
+        )
         out_dir = Path(cfg.get("output_dir") or "./output")
         _write_atomic(out_dir / "text_generation_result.txt", "\n".join(texts) + "\n")
         return 0
     if run_mode in ("finetune", "train"):
         from mf_ext.train import finetune
 
-        finetune(cfg, train_dataset=args.train_dataset, output_dir=cfg.get("output_dir") or "./output",
-                 load_checkpoint=checkpoint, resume=bool(cfg.get("resume_training")), run_mode=run_mode)
+        finetune(
+            cfg,
+            train_dataset=args.train_dataset,
+            output_dir=cfg.get("output_dir") or "./output",
+            load_checkpoint=checkpoint,
+            resume=bool(cfg.get("resume_training")),
+            run_mode=run_mode,
+        )
         return 0
     from mf_ext.config import ConfigError
 
-    raise ConfigError(f"--run_mode {run_mode!r} is not supported by run_mindformer_ext.py yet (use predict or finetune)")
-
+    raise ConfigError(
+        f"--run_mode {run_mode!r} is not supported by run_mindformer_ext.py yet (use predict or finetune)"
+    )

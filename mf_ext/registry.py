@@ -43,7 +43,9 @@ class RegistryError(ValueError):
 # register paths
 
 
-def parse_register_paths(value: str | os.PathLike | Iterable[str | os.PathLike] | None, *, use_env: bool = True) -> list[Path]:
+def parse_register_paths(
+    value: str | os.PathLike | Iterable[str | os.PathLike] | None, *, use_env: bool = True
+) -> list[Path]:
     """Turn ``--register_path`` values (comma-separated strings, repeated flags or a list) into existing folders.
 
     With no value, ``REGISTER_PATH`` from the environment is used (comma- or ``os.pathsep``-separated), as in
@@ -65,7 +67,9 @@ def parse_register_paths(value: str | os.PathLike | Iterable[str | os.PathLike] 
         if not p.exists():
             raise RegistryError(f"{source}: folder {item.strip()!r} does not exist")
         if not p.is_dir():
-            raise RegistryError(f"{source}: {item.strip()!r} is not a folder (expected a plug-in folder such as research/llama3_1)")
+            raise RegistryError(
+                f"{source}: {item.strip()!r} is not a folder (expected a plug-in folder such as research/llama3_1)"
+            )
         rp = p.resolve()
         if rp not in paths:
             paths.append(rp)
@@ -83,7 +87,9 @@ def _literal_assignment(path: Path, name: str):
     except (OSError, SyntaxError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{str(path)!r}: cannot read {name} ({type(exc).__name__}: {exc})") from None
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
             try:
                 return ast.literal_eval(node.value)
@@ -146,7 +152,9 @@ class Plugin:
             if cand.is_file():
                 real = cand.resolve()
                 if not real.is_relative_to(self.root):
-                    raise RegistryError(f"module {module!r} of {str(self.root)!r} resolves outside its folder ({str(real)!r})")
+                    raise RegistryError(
+                        f"module {module!r} of {str(self.root)!r} resolves outside its folder ({str(real)!r})"
+                    )
                 return real
         return None
 
@@ -182,11 +190,15 @@ class Plugin:
 
     def _converter(self, file: str, func: str):
         if not (self.root / file).is_file():
-            raise RegistryError(f"plug-in {str(self.root)!r} has no {file} (expected a function {func}(input_path, output_path, dtype=None, **kw))")
+            raise RegistryError(
+                f"plug-in {str(self.root)!r} has no {file} (expected a function {func}(input_path, output_path, dtype=None, **kw))"
+            )
         mod = self.import_module(file[:-3])
         fn = getattr(mod, func, None)
         if not callable(fn):
-            raise RegistryError(f"{str(self.root / file)!r} defines no function {func}(input_path, output_path, dtype=None, **kw)")
+            raise RegistryError(
+                f"{str(self.root / file)!r} defines no function {func}(input_path, output_path, dtype=None, **kw)"
+            )
         return fn
 
     @property
@@ -207,7 +219,9 @@ def load_plugin(path: str | os.PathLike) -> Plugin:
     """The plug-in for folder ``path`` (which must exist); one object per real path."""
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise RegistryError(f"plug-in folder {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a folder")
+        raise RegistryError(
+            f"plug-in folder {str(path)!r} does not exist" if not p.exists() else f"{str(path)!r} is not a folder"
+        )
     real = p.resolve()
     if real not in _PLUGINS:
         _PLUGINS[real] = Plugin(real)
@@ -229,7 +243,9 @@ def available_models(research_dir: str | os.PathLike | None = None) -> dict[str,
         for name in plugin.model_names:
             other = table.get(name.lower())
             if other is not None and other is not plugin:
-                raise RegistryError(f"model name {name!r} is claimed by both {str(other.root)!r} and {str(plugin.root)!r}")
+                raise RegistryError(
+                    f"model name {name!r} is claimed by both {str(other.root)!r} and {str(plugin.root)!r}"
+                )
             table[name.lower()] = plugin
     return table
 
@@ -240,7 +256,9 @@ def plugin_for_model(name: str, research_dir: str | os.PathLike | None = None) -
     plugin = table.get(str(name).lower())
     if plugin is None:
         known = sorted(table)
-        raise RegistryError(f"unknown model {name!r}{_did_you_mean(str(name).lower(), known)}; known models: {', '.join(known) or '(none)'}")
+        raise RegistryError(
+            f"unknown model {name!r}{_did_you_mean(str(name).lower(), known)}; known models: {', '.join(known) or '(none)'}"
+        )
     return plugin
 
 
@@ -269,7 +287,9 @@ def _check_module_name(module: str, where: str) -> None:
 def split_reference(ref, key: str) -> tuple[str, str]:
     """``'llama3_1_model.Llama3ForCausalLM'`` or ``'llama3_1_model:Llama3ForCausalLM'`` → (module, class)."""
     if not isinstance(ref, str) or not ref.strip():
-        raise RegistryError(f"{key}: expected 'module.Class' (a file of the register path and a class in it), got {ref!r}")
+        raise RegistryError(
+            f"{key}: expected 'module.Class' (a file of the register path and a class in it), got {ref!r}"
+        )
     text = ref.strip()
     if "/" in text or "\\" in text or text.startswith(".") or ".." in text or os.path.isabs(text):
         raise RegistryError(
@@ -403,7 +423,9 @@ def resolve_class(reference: str, plugins: list[Plugin], key: str) -> tuple[type
         candidates = sorted({m for p in plugins for m in p.modules()})
         wanted = module.replace(".", os.sep) + ".py"
         roots = ", ".join(repr(str(p.root)) for p in plugins)
-        raise RegistryError(f"{key}: {reference!r}: no file {wanted!r} in register path {roots}{_did_you_mean(module, candidates)}")
+        raise RegistryError(
+            f"{key}: {reference!r}: no file {wanted!r} in register path {roots}{_did_you_mean(module, candidates)}"
+        )
     if len(owners) > 1:
         roots = ", ".join(repr(str(p.root)) for p in owners)
         raise RegistryError(f"{key}: {reference!r} is ambiguous: {module!r} exists in several register paths ({roots})")
@@ -414,13 +436,17 @@ def resolve_class(reference: str, plugins: list[Plugin], key: str) -> tuple[type
         raise
     except Exception as exc:  # the plug-in's own import error, in one line
         detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise RegistryError(f"{key}: importing {str(plugin.module_file(module))!r} failed: {type(exc).__name__}: {detail}") from exc
+        raise RegistryError(
+            f"{key}: importing {str(plugin.module_file(module))!r} failed: {type(exc).__name__}: {detail}"
+        ) from exc
     obj = getattr(mod, cls_name, None)
     if not isinstance(obj, type):
         classes = [n for n, v in vars(mod).items() if isinstance(v, type) and not n.startswith("_")]
         what = "has no class" if obj is None else "has no class (it is not a class:"
         tail = ")" if obj is not None else ""
-        raise RegistryError(f"{key}: {str(plugin.module_file(module))!r} {what} {cls_name!r}{tail}{_did_you_mean(cls_name, classes)}")
+        raise RegistryError(
+            f"{key}: {str(plugin.module_file(module))!r} {what} {cls_name!r}{tail}{_did_you_mean(cls_name, classes)}"
+        )
     return obj, plugin
 
 

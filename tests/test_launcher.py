@@ -19,16 +19,30 @@ DEMO_TOKENIZER_JSON = PLUGIN / "demo" / "hf" / "tokenizer.json"
 
 def run_launcher(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, MF_EXT_CACHE=str(cache))
-    return subprocess.run([sys.executable, str(REPO / "run_mindformer_ext.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "run_mindformer_ext.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_hf(tmp_path_factory) -> Path:
     # A different architecture than the demo YAML declares (hidden 64, 3 layers, 1 kv head): --convert must take it
     # from config.json. The vocabulary matches the demo tokenizer so real text round-trips.
-    return make_hf_llama(tmp_path_factory.mktemp("hf") / "tiny", vocab_size=1280, hidden_size=64, num_layers=3,
-                         num_heads=4, num_kv_heads=1, rope_scaling=LLAMA31_ROPE_SCALING, seed=3)
+    return make_hf_llama(
+        tmp_path_factory.mktemp("hf") / "tiny",
+        vocab_size=1280,
+        hidden_size=64,
+        num_layers=3,
+        num_heads=4,
+        num_kv_heads=1,
+        rope_scaling=LLAMA31_ROPE_SCALING,
+        seed=3,
+    )
 
 
 def hf_greedy_text(hf_dir: Path, prompt: str, new_tokens: int) -> str:
@@ -39,17 +53,31 @@ def hf_greedy_text(hf_dir: Path, prompt: str, new_tokens: int) -> str:
     ids = [1024] + tok(prompt, add_special_tokens=False)["input_ids"]  # <|begin_of_text|> = 1024 in the demo vocab
     model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
     with torch.no_grad():
-        out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False, eos_token_id=None,
-                             pad_token_id=0)
+        out = model.generate(
+            torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0
+        )
     return tok.decode(out[0].tolist(), skip_special_tokens=True)
 
 
 def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
     prompt, n = "The keeper climbed the stairs", 12
     cache = tmp_path / "cache"
-    args = ["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--convert", str(tiny_hf),
-            "--predict_data", prompt, "--max_new_tokens", str(n), "--output_dir", str(tmp_path / "out"),
-            "--model.model_config.eos_token_id", "-1"]  # never stop early: compare exactly n tokens
+    args = [
+        "--config",
+        str(DEMO_YAML),
+        "--register_path",
+        str(PLUGIN),
+        "--convert",
+        str(tiny_hf),
+        "--predict_data",
+        prompt,
+        "--max_new_tokens",
+        str(n),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--model.model_config.eos_token_id",
+        "-1",
+    ]  # never stop early: compare exactly n tokens
     res = run_launcher(args, tmp_path, cache)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "converting" in res.stdout
@@ -103,8 +131,11 @@ def test_convert_folder_without_weights_leaves_nothing(tmp_path):
     hf.mkdir()
     (hf / "config.json").write_text("{}")
     cache = tmp_path / "cache"
-    res = run_launcher(["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--convert", str(hf),
-                        "--predict_data", "x"], tmp_path, cache)
+    res = run_launcher(
+        ["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--convert", str(hf), "--predict_data", "x"],
+        tmp_path,
+        cache,
+    )
     assert res.returncode == 2
     assert "holds no weights" in res.stderr
     assert not cache.exists() or not any(cache.rglob("*.ckpt"))

@@ -142,7 +142,10 @@ def test_model_names_are_read_without_import(tmp_path):
     table = available_models(tmp_path / "research")
     assert sorted(table) == ["fam1", "fam1_alias", "fam2"]
     assert plugin_for_model("FAM2", tmp_path / "research").root == p2.resolve()
-    with pytest.raises(RegistryError, match=r"unknown model 'fam3'.*did you mean 'fam\d' or 'fam\d'.*known models: fam1, fam1_alias, fam2"):
+    with pytest.raises(
+        RegistryError,
+        match=r"unknown model 'fam3'.*did you mean 'fam\d' or 'fam\d'.*known models: fam1, fam1_alias, fam2",
+    ):
         plugin_for_model("fam3", tmp_path / "research")
 
 
@@ -223,16 +226,40 @@ def test_env_register_path_is_used(tmp_path, plugin_dir, monkeypatch):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"model.arch.auto_register": "../tiny_model.TinyModel"}, r"model\.arch\.auto_register: '\.\./tiny_model\.TinyModel' escapes the register path"),
-        ({"model.arch.auto_register": "/etc/tiny_model.TinyModel"}, r"model\.arch\.auto_register: '/etc/tiny_model\.TinyModel' escapes the register path"),
-        ({"model.arch.auto_register": "tiny_modle.TinyModel"}, r"model\.arch\.auto_register: 'tiny_modle\.TinyModel': no file 'tiny_modle\.py' in register path .*did you mean 'tiny_model'"),
-        ({"model.arch.auto_register": "tiny_model.TinyModle"}, r"model\.arch\.auto_register: '.*tiny_model\.py' has no class 'TinyModle' \(did you mean 'TinyModel'\?\)"),
-        ({"model.arch.auto_register": "tiny_tokenizer.CharTokenizer", "model.arch.type": "CharTokenizer"}, r"model\.arch\.auto_register: 'tiny_tokenizer\.CharTokenizer' is a PreTrainedTokenizer subclass, but 'model\.arch' expects a MindSpore nn\.Cell"),
-        ({"processor.tokenizer.auto_register": "tiny_config.TinyConfig", "processor.tokenizer.type": "TinyConfig"}, r"processor\.tokenizer\.auto_register: .* expects a MindFormers tokenizer"),
+        (
+            {"model.arch.auto_register": "../tiny_model.TinyModel"},
+            r"model\.arch\.auto_register: '\.\./tiny_model\.TinyModel' escapes the register path",
+        ),
+        (
+            {"model.arch.auto_register": "/etc/tiny_model.TinyModel"},
+            r"model\.arch\.auto_register: '/etc/tiny_model\.TinyModel' escapes the register path",
+        ),
+        (
+            {"model.arch.auto_register": "tiny_modle.TinyModel"},
+            r"model\.arch\.auto_register: 'tiny_modle\.TinyModel': no file 'tiny_modle\.py' in register path .*did you mean 'tiny_model'",
+        ),
+        (
+            {"model.arch.auto_register": "tiny_model.TinyModle"},
+            r"model\.arch\.auto_register: '.*tiny_model\.py' has no class 'TinyModle' \(did you mean 'TinyModel'\?\)",
+        ),
+        (
+            {"model.arch.auto_register": "tiny_tokenizer.CharTokenizer", "model.arch.type": "CharTokenizer"},
+            r"model\.arch\.auto_register: 'tiny_tokenizer\.CharTokenizer' is a PreTrainedTokenizer subclass, but 'model\.arch' expects a MindSpore nn\.Cell",
+        ),
+        (
+            {"processor.tokenizer.auto_register": "tiny_config.TinyConfig", "processor.tokenizer.type": "TinyConfig"},
+            r"processor\.tokenizer\.auto_register: .* expects a MindFormers tokenizer",
+        ),
         ({"model.arch.auto_register": "tiny_model"}, r"model\.arch\.auto_register: expected 'module\.Class'"),
         ({"model.arch.auto_register": 42}, r"model\.arch\.auto_register: expected 'module\.Class'.*got 42"),
-        ({"model.arch.type": "LlamaForCausalLM"}, r"model\.arch\.type: 'LlamaForCausalLM' does not match the auto_register class 'TinyModel'"),
-        ({"model.arch.extra": {"auto_register": "tiny_model.TinyModel"}}, r"model\.arch\.extra\.auto_register: cannot tell what kind of class belongs under 'model\.arch\.extra'"),
+        (
+            {"model.arch.type": "LlamaForCausalLM"},
+            r"model\.arch\.type: 'LlamaForCausalLM' does not match the auto_register class 'TinyModel'",
+        ),
+        (
+            {"model.arch.extra": {"auto_register": "tiny_model.TinyModel"}},
+            r"model\.arch\.extra\.auto_register: cannot tell what kind of class belongs under 'model\.arch\.extra'",
+        ),
     ],
 )
 def test_bad_auto_register_is_refused_with_its_key_path(tmp_path, plugin_dir, change, message):
@@ -254,7 +281,9 @@ def test_module_escaping_by_symlink_is_refused(tmp_path, plugin_dir):
 def test_ambiguous_reference_across_register_paths(tmp_path):
     a = make_plugin(tmp_path / "a", "amb_a")
     b = make_plugin(tmp_path / "b", "amb_b")
-    with pytest.raises(RegistryError, match=r"model\.model_config\.auto_register: 'tiny_config\.TinyConfig' is ambiguous"):
+    with pytest.raises(
+        RegistryError, match=r"model\.model_config\.auto_register: 'tiny_config\.TinyConfig' is ambiguous"
+    ):
         load_config(tiny_yaml(), f"{a},{b}")
 
 
@@ -262,7 +291,9 @@ def test_missing_register_path_and_plugin_import_error(tmp_path, plugin_dir):
     with pytest.raises(RegistryError, match=r"needs a plug-in folder; pass --register_path"):
         load_config(tiny_yaml(), register_path=None) if not os.environ.get("REGISTER_PATH") else None
     (plugin_dir / "broken.py").write_text("import not_a_module_xyz\nclass B: pass\n")
-    with pytest.raises(RegistryError, match=r"model\.arch\.auto_register: importing '.*broken\.py' failed: ModuleNotFoundError"):
+    with pytest.raises(
+        RegistryError, match=r"model\.arch\.auto_register: importing '.*broken\.py' failed: ModuleNotFoundError"
+    ):
         load_config(tiny_yaml(**{"model.arch.auto_register": "broken.B", "model.arch.type": "B"}), str(plugin_dir))
 
 
@@ -304,12 +335,15 @@ def test_launcher_bad_inputs_exit_nonzero_with_one_line(tmp_path, plugin_dir):
     repo = Path(__file__).resolve().parent.parent
     cases = [
         (["--config", str(tmp_path / "none.yaml")], "does not exist"),
-        (["--config", str(write_yaml(tmp_path / "t.yaml", tiny_yaml())), "--register_path", str(tmp_path / "nope")],
-         "--register_path: folder"),
+        (
+            ["--config", str(write_yaml(tmp_path / "t.yaml", tiny_yaml())), "--register_path", str(tmp_path / "nope")],
+            "--register_path: folder",
+        ),
     ]
     for argv, needle in cases:
-        res = subprocess.run([sys.executable, str(repo / "run_mindformer_ext.py"), *argv], capture_output=True,
-                             text=True, cwd=tmp_path)
+        res = subprocess.run(
+            [sys.executable, str(repo / "run_mindformer_ext.py"), *argv], capture_output=True, text=True, cwd=tmp_path
+        )
         assert res.returncode != 0
         err_lines = [line for line in res.stderr.splitlines() if line.startswith("error:")]
         assert len(err_lines) == 1 and needle in err_lines[0], res.stderr
