@@ -234,6 +234,12 @@ def _run(args) -> int:
         prompts = args.predict_data or cfg.get("input_data")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         prompts = [p.replace("\\n", "\n") for p in prompts]
+        if not checkpoint:  # random weights would only print noise (and an 8B model would not fit in memory)
+            from mf_ext.config import ConfigError
+
+            raise ConfigError(
+                "predict needs weights: pass --convert HF_DIR or --load_checkpoint CKPT (or set one in the YAML)"
+            )
         model = build_model_from_config(cfg, checkpoint=checkpoint)
         tokenizer = build_tokenizer_from_config(cfg)
         texts = run_predict(

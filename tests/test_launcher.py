@@ -139,3 +139,13 @@ def test_convert_folder_without_weights_leaves_nothing(tmp_path):
     assert res.returncode == 2
     assert "holds no weights" in res.stderr
     assert not cache.exists() or not any(cache.rglob("*.ckpt"))
+
+
+def test_predict_without_weights_is_refused(tmp_path):
+    res = run_launcher(
+        ["--config", str(PLUGIN / "predict.yaml"), "--register_path", str(PLUGIN), "--predict_data", "hi"],
+        tmp_path,
+        tmp_path / "c",
+    )
+    assert res.returncode == 2
+    assert "predict needs weights: pass --convert HF_DIR or --load_checkpoint" in res.stderr
