@@ -248,7 +248,7 @@ class CkptWriter(Writer):
 
     def begin(self, targets: list[Target]) -> None:
         if not self.path.parent.is_dir():
-            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")
+            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")  # the engine makes it
         if self.path.is_dir():
             raise ConversionError(f"output path {str(self.path)!r} is a directory; expected a .ckpt file path")
         clean_stale(self.path)
@@ -353,7 +353,7 @@ class SafetensorsDirWriter(Writer):
 
     def begin(self, targets: list[Target]) -> None:
         if not self.path.parent.is_dir():
-            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")
+            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")  # the engine makes it
         if self.path.exists() and not self.path.is_dir():
             raise ConversionError(f"output path {str(self.path)!r} exists and is not a directory")
         clean_stale(self.path)

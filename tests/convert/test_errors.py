@@ -152,12 +152,42 @@ def test_unwritable_output(tmp_path, capsys, fmt):
     assert not Path(out).exists()
 
 
-def test_output_folder_missing(tmp_path, capsys):
+def test_missing_output_folders_are_created_and_removed_again_on_failure(tmp_path, capsys):
     src = synth_hf(tmp_path / "hf")
     rc, err = _run(
-        ["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "a" / "w.ckpt"], capsys
+        ["hf_to_ms", "--model", "llama", "--input_path", src, "--output_path", tmp_path / "a" / "b" / "w.ckpt"], capsys
     )
-    _assert_clean_failure(rc, err, "output folder", tmp_path, ["hf"])
+    assert rc == 0, err
+    assert (tmp_path / "a" / "b" / "w.ckpt").is_file()
+    rc, err = _run(
+        [
+            "ms_to_hf",
+            "--model",
+            "llama",
+            "--input_path",
+            tmp_path / "a" / "b" / "w.ckpt",
+            "--output_path",
+            tmp_path / "c" / "d" / "hf_out",
+        ],
+        capsys,
+    )
+    assert rc == 0, err
+    assert (tmp_path / "c" / "d" / "hf_out" / "config.json").is_file()
+    # a conversion failing after the folders were made (a "tied" lm_head that differs from the embedding, found
+    # while streaming) leaves no folder it created behind
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tied = synth_hf(tmp_path / "tied", tied=True)
+    t = load_file(tied / "model.safetensors")
+    t["lm_head.weight"] = t["model.embed_tokens.weight"].clone()
+    t["lm_head.weight"][0, 0] += 1
+    save_file(t, tied / "model.safetensors", metadata={"format": "pt"})
+    assert isinstance(t["lm_head.weight"], torch.Tensor)
+    rc, err = _run(
+        ["hf_to_ms", "--model", "llama", "--input_path", tied, "--output_path", tmp_path / "x" / "y" / "w.ckpt"], capsys
+    )
+    _assert_clean_failure(rc, err, "'lm_head.weight' differs from", tmp_path, ["a", "c", "hf", "tied"])
 
 
 def test_fp16_overflow_names_the_tensor(tmp_path, capsys):
