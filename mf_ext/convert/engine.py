@@ -428,34 +428,18 @@ class Result:
         )
 
 
-def _prepare_output(output: Path) -> list[Path]:
-    """Create the output's missing parent folders (as ``mkdir -p``); return them, outermost first."""
-    missing, parent = [], output.parent
+def _prepare_output(output: Path) -> None:
+    """Fail early, before any work, if the output cannot be written: its nearest existing folder must be writable.
+
+    Missing folders are created by the writer (``mkdir -p``) and removed again if the conversion fails.
+    """
+    parent = output.parent
     while not parent.exists():
-        missing.append(parent)
         parent = parent.parent
     if not parent.is_dir():
         raise ConversionError(f"output folder {str(parent)!r} is not a folder")
     if not os.access(parent, os.W_OK):
         raise ConversionError(f"output folder {str(parent)!r} is not writable")
-    created = []
-    for folder in reversed(missing):
-        try:
-            folder.mkdir()
-        except OSError as e:
-            _remove_created(created)
-            raise ConversionError(f"cannot create output folder {str(folder)!r}: {e.strerror or e}") from None
-        created.append(folder)
-    return created
-
-
-def _remove_created(created: list[Path]) -> None:
-    """Undo :func:`_prepare_output` after a failure: remove the folders it made, if still empty."""
-    for folder in reversed(created):
-        try:
-            folder.rmdir()
-        except OSError:
-            break
 
 
 def _resolve_dtype(dtype) -> str | None:
@@ -497,7 +481,6 @@ def hf_to_ms(
     if format not in ("ckpt", "safetensors"):
         raise ConversionError(f"unknown output format {format!r}; expected 'ckpt' or 'safetensors'")
     reader = open_source(inp, meta_concat_dim=spec.meta_concat_dim)
-    created: list[Path] = []
     try:
         cfg, cfg_path = _hf_input_config(spec, inp, reader, hf_config)
         opts = {"qkv_concat": qkv_concat, **options}
@@ -515,7 +498,7 @@ def hf_to_ms(
         if dry_run:
             print_fn(plan.describe(out, format, max_shard_bytes))
             return plan
-        created = _prepare_output(out)
+        _prepare_output(out)
         gen = (inp if inp.is_dir() else inp.parent) / "generation_config.json"
         gen_cfg = json.loads(gen.read_text()) if gen.is_file() else None
         if format == "ckpt":
@@ -535,9 +518,6 @@ def hf_to_ms(
             _execute(plan, reader, writer, progress, "hf_to_ms")
             secs = time.perf_counter() - t0
         return Result(out, plan, secs, writer.bytes_written, mem.peak)
-    except BaseException:
-        _remove_created(created)
-        raise
     finally:
         reader.close()
 
@@ -568,7 +548,6 @@ def ms_to_hf(
     """
     inp, out = Path(input_path), Path(output_path)
     reader = open_source(inp)
-    created: list[Path] = []
     try:
         if hf_config is not None:
             cfg, cfg_path = (
@@ -604,7 +583,7 @@ def ms_to_hf(
         if dry_run:
             print_fn(plan.describe(out, "hf safetensors", max_shard_bytes))
             return plan
-        created = _prepare_output(out)
+        _prepare_output(out)
         out_cfg = dict(cfg)
         out_dtypes = {t.dtype for t in plan.targets}
         if len(out_dtypes) == 1:
@@ -633,9 +612,6 @@ def ms_to_hf(
             result.lora = lr
             print_fn(f"LoRA adapter ({len(lr.plan.targets)} tensors, lora_alpha={lora_alpha}) -> {str(adapter)!r}")
         return result
-    except BaseException:
-        _remove_created(created)
-        raise
     finally:
         reader.close()
 

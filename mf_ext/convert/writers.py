@@ -185,6 +185,29 @@ class Writer:
     def close(self) -> None:
         self._copier.close()
 
+    def _make_parents(self) -> None:
+        """Create the output's missing parent folders (``mkdir -p``), remembered so a failure removes them again."""
+        missing, parent = [], self.path.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        self._created: list[Path] = []
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except OSError as e:
+                self._remove_parents()
+                raise ConversionError(f"cannot create output folder {str(folder)!r}: {e.strerror or e}") from None
+            self._created.append(folder)
+
+    def _remove_parents(self) -> None:
+        for folder in reversed(getattr(self, "_created", [])):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (someone else wrote there): leave it
+                break
+        self._created = []
+
 
 # ---------------------------------------------------------------------------------------------- .ckpt
 def _varint(n: int) -> bytes:
@@ -247,10 +270,9 @@ class CkptWriter(Writer):
         self.pos += _write_all(self.fd, data)
 
     def begin(self, targets: list[Target]) -> None:
-        if not self.path.parent.is_dir():
-            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")  # the engine makes it
         if self.path.is_dir():
             raise ConversionError(f"output path {str(self.path)!r} is a directory; expected a .ckpt file path")
+        self._make_parents()
         clean_stale(self.path)
         self.fd = _open_out(self.tmp, self.path)
 
@@ -307,6 +329,7 @@ class CkptWriter(Writer):
             os.close(self.fd)
             self.fd = None
         self.tmp.unlink(missing_ok=True)
+        self._remove_parents()
         self.close()
 
 
@@ -352,10 +375,9 @@ class SafetensorsDirWriter(Writer):
         self._cur = -1
 
     def begin(self, targets: list[Target]) -> None:
-        if not self.path.parent.is_dir():
-            raise ConversionError(f"output folder {str(self.path.parent)!r} does not exist")  # the engine makes it
         if self.path.exists() and not self.path.is_dir():
             raise ConversionError(f"output path {str(self.path)!r} exists and is not a directory")
+        self._make_parents()
         clean_stale(self.path)
         shutil.rmtree(self.tmp, ignore_errors=True)
         try:
@@ -420,6 +442,7 @@ class SafetensorsDirWriter(Writer):
             os.close(self._fd)
             self._fd = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self._remove_parents()
         self.close()
 
 
