@@ -177,7 +177,19 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
 
     # A finetune checkpoint also holds optimizer state and counters (adam_m.*, global_step, ...): not model weights.
     params = {k: v for k, v in params.items() if not is_train_state(k)}
-    model_names = {p.name for p in model.get_parameters()}
+    model_params = {p.name: p for p in model.get_parameters()}
+    model_names = set(model_params)
+    # A checkpoint in another float dtype than the model's parameters (bf16 weights, fp32 model on CPU) is cast to
+    # the parameter's dtype: MindSpore refuses to load across dtypes, and a user expects it to just work.
+    for name, value in list(params.items()):
+        target = model_params.get(name)
+        if (
+            target is not None
+            and value.dtype != target.dtype
+            and value.dtype.is_floating_point
+            and target.dtype.is_floating_point
+        ):
+            params[name] = ms.Parameter(ms.ops.cast(value, target.dtype), name=name)
     if strict:
         missing = sorted(model_names - set(params))
         extra = sorted(set(params) - model_names)

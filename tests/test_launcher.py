@@ -149,3 +149,20 @@ def test_predict_without_weights_is_refused(tmp_path):
     )
     assert res.returncode == 2
     assert "predict needs weights: pass --convert HF_DIR or --load_checkpoint" in res.stderr
+
+
+def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
+    """A bf16 HF checkpoint converts to a bf16 .ckpt; loading it into the YAML's fp32 model upcasts (exactly)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    import mf_ext
+
+    hf = make_hf_llama(tmp_path / "bf16", vocab_size=1280, dtype="bfloat16", seed=5)
+    monkeypatch.setenv("MF_EXT_CACHE", str(tmp_path / "cache"))
+    model = mf_ext.load_model(DEMO_YAML, register_path=PLUGIN, convert=hf, mode=1)
+    ids = np.random.default_rng(1).integers(0, 1280, size=(1, 24)).astype(np.int32)
+    ref = AutoModelForCausalLM.from_pretrained(hf, torch_dtype=torch.float32).eval()  # same bf16 values, in fp32
+    with torch.no_grad():
+        theirs = ref(torch.tensor(ids, dtype=torch.long)).logits.numpy()
+    assert float(np.abs(mf_ext.logits(model, ids) - theirs).max()) <= 1e-4
