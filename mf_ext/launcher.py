@@ -211,8 +211,28 @@ def main(argv=None) -> int:
         return 2
 
 
+def quiet_mindformers() -> None:
+    """Keep MindFormers' console logging to errors (its log files keep everything); MF_EXT_VERBOSE=1 shows all.
+
+    MindFormers warns on every run about config sections a predict run does not need and about optional imports;
+    those lines buried the generated text. Its import-time warnings are printed before this can run.
+    """
+    import logging
+
+    if os.environ.get("MF_EXT_VERBOSE", "") not in ("", "0"):
+        return
+    from mindformers.tools.logger import get_logger
+
+    for handler in get_logger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.ERROR)
+
+
 def _run(args) -> int:
     from mf_ext.api import build_model_from_config, build_tokenizer_from_config, prepare
+
+    if (args.run_mode or "predict") == "predict":  # a MindFormers Trainer run reports its progress through the log
+        quiet_mindformers()
 
     overrides = _flag_overrides(args) + args.overrides
     if args.train_dataset and not Path(args.train_dataset).exists():  # before any (slow) conversion
