@@ -230,8 +230,10 @@ def quiet_mindformers() -> None:
 
 def _run(args) -> int:
     from mf_ext.api import build_model_from_config, build_tokenizer_from_config, prepare
+    from mf_ext.config import read_yaml
 
-    if (args.run_mode or "predict") == "predict":  # a MindFormers Trainer run reports its progress through the log
+    # a MindFormers Trainer run reports its progress through MindFormers' log: only predict is quieted
+    if (args.run_mode or read_yaml(args.config).get("run_mode") or "predict") == "predict":
         quiet_mindformers()
 
     overrides = _flag_overrides(args) + args.overrides
