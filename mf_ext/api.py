@@ -96,20 +96,23 @@ def convert_cached(
     return out
 
 
-def apply_hf_architecture(cfg, entries, hf_dir: Path, *, who: str = "--convert") -> None:
-    """Take the architecture from the HF folder's config.json (via the plug-in config class's ``from_hf_config``)."""
+def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--convert") -> None:
+    """Take the architecture from an HF ``config.json`` (a file, or a folder holding one) via the plug-in config
+    class's ``from_hf_config``; only its ``HF_ARCHITECTURE_KEYS`` change."""
     cfg_cls = next((e.cls for e in entries if e.module_type == "config"), None)
     if cfg_cls is None or not hasattr(cfg_cls, "from_hf_config"):
         return
+    path = Path(hf_config)
+    path = path / "config.json" if path.is_dir() else path
     try:
-        hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+        hf = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{who}: {str(hf_dir / 'config.json')!r} is not valid JSON ({exc})") from None
+        raise ConfigError(f"{who}: {str(path)!r} is not valid JSON ({exc})") from None
     try:
         derived = cfg_cls.from_hf_config(hf)
     except (ValueError, TypeError, KeyError) as exc:
         detail = str(exc).removeprefix("config.json: ")
-        raise ConfigError(f"{who}: {str(hf_dir / 'config.json')!r}: {detail}") from None
+        raise ConfigError(f"{who}: {str(path)!r}: {detail}") from None
     # Only the architecture comes from config.json; run settings (seq_length, dtypes, use_past, pet_config, ...)
     # stay as the YAML says.
     model_config = cfg.model.model_config
@@ -123,9 +126,7 @@ def apply_hf_architecture(cfg, entries, hf_dir: Path, *, who: str = "--convert")
                 changed.append(f"{key} {model_config[key]!r} -> {value!r}")
             model_config[key] = value
     if changed:  # the YAML disagreed with the weights: say what config.json decided
-        print(
-            f"[mf-ext] {who}: architecture taken from {str(hf_dir / 'config.json')!r}: {'; '.join(changed)}", flush=True
-        )
+        print(f"[mf-ext] {who}: architecture taken from {str(path)!r}: {'; '.join(changed)}", flush=True)
 
 
 def set_context(cfg, device_target: str | None = None, mode=None) -> None:
@@ -205,11 +206,18 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
 
-def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=None):
-    """Load the config and do the ``--convert`` pre-step. Returns ``(cfg, entries, checkpoint_or_None)``."""
+def prepare(config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None):
+    """Load the config and settle which weights to load. Returns ``(cfg, entries, checkpoint_or_None)``.
+
+    ``convert`` (else the YAML's ``convert``, unless a ``checkpoint`` is given) is converted with the plug-in's
+    converter (cached) and its ``config.json`` sets the architecture. Otherwise the checkpoint (argument, else YAML
+    ``load_checkpoint``) is used, and the HF ``config.json`` our converters and trainer keep beside it
+    (``x.ckpt.config.json``), if present, sets the architecture, so a converted or finetuned checkpoint runs with
+    any YAML of its family.
+    """
     cfg, entries = load_config_ex(config, register_path, overrides)
-    convert = convert if convert is not None else cfg.get("convert")
-    checkpoint = None
+    if convert is None and checkpoint is None:
+        convert = cfg.get("convert") or None
     if convert:
         hf_dir = Path(convert)
         plugin = plugin_of(entries)
@@ -218,7 +226,17 @@ def prepare(config, register_path=None, *, convert=None, overrides=None, dtype=N
         check_hf_dir(hf_dir)
         apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
-        checkpoint = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+        converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+        return cfg, entries, checkpoint or converted
+    checkpoint = checkpoint or cfg.get("load_checkpoint") or None
+    if checkpoint:
+        if not Path(checkpoint).exists():
+            raise ConfigError(f"load_checkpoint: {str(checkpoint)!r} does not exist")
+        from mf_ext.convert.engine import find_source_config
+
+        beside = find_source_config(checkpoint)
+        if beside is not None:
+            apply_hf_architecture(cfg, entries, beside, who="load_checkpoint")
     return cfg, entries, checkpoint
 
 
@@ -250,10 +268,12 @@ def load_model(
     """
     ov = dict(overrides or {})
     ov.update(_model_overrides(model_overrides))
-    cfg, _entries, converted = prepare(config, register_path, convert=convert, overrides=ov, dtype=dtype)
+    cfg, _entries, checkpoint = prepare(
+        config, register_path, convert=convert, checkpoint=checkpoint, overrides=ov, dtype=dtype
+    )
     return build_model_from_config(
         cfg,
-        checkpoint=checkpoint or converted or cfg.get("load_checkpoint") or None,
+        checkpoint=checkpoint,
         device_target=device_target,
         mode=mode,
     )

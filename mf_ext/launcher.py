@@ -243,11 +243,15 @@ def _run(args) -> int:
         raise ConfigError(
             f"--train_dataset: {args.train_dataset!r} does not exist (expected a MindRecord from `mf-ext data`)"
         )
-    cfg, entries, converted = prepare(
-        args.config, args.register_path, convert=args.convert, overrides=overrides, dtype=args.convert_dtype
+    cfg, _entries, checkpoint = prepare(
+        args.config,
+        args.register_path,
+        convert=args.convert,
+        checkpoint=args.load_checkpoint,
+        overrides=overrides,
+        dtype=args.convert_dtype,
     )
     run_mode = args.run_mode or cfg.get("run_mode") or "predict"
-    checkpoint = args.load_checkpoint or converted or cfg.get("load_checkpoint") or None
     if run_mode == "predict":
         if not args.predict_data and not cfg.get("input_data"):
             from mf_ext.config import ConfigError

@@ -166,3 +166,36 @@ def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
     with torch.no_grad():
         theirs = ref(torch.tensor(ids, dtype=torch.long)).logits.numpy()
     assert float(np.abs(mf_ext.logits(model, ids) - theirs).max()) <= 1e-4
+
+
+def test_load_checkpoint_takes_the_architecture_kept_beside_it(tiny_hf, tmp_path):
+    """A converted checkpoint runs with the demo YAML: its architecture comes from x.ckpt.config.json, and the YAML's
+    own `convert:` is not run when --load_checkpoint is given."""
+    from mf_ext.registry import load_plugin
+
+    ckpt = tmp_path / "tiny.ckpt"
+    load_plugin(PLUGIN).convert_pt_to_ms(str(tiny_hf), str(ckpt), progress=False)
+    prompt, n = "The keeper climbed the stairs", 8
+    res = run_launcher(
+        [
+            "--config",
+            str(DEMO_YAML),
+            "--register_path",
+            str(PLUGIN),
+            "--load_checkpoint",
+            str(ckpt),
+            "--predict_data",
+            prompt,
+            "--max_new_tokens",
+            str(n),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--model.model_config.eos_token_id",
+            "-1",
+        ],
+        tmp_path,
+        tmp_path / "cache",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "converting" not in res.stdout and "load_checkpoint: architecture taken from" in res.stdout
+    assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == hf_greedy_text(tiny_hf, prompt, n)
