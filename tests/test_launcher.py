@@ -59,6 +59,16 @@ def hf_greedy_text(hf_dir: Path, prompt: str, new_tokens: int) -> str:
     return tok.decode(out[0].tolist(), skip_special_tokens=True)
 
 
+def hf_logits(hf_dir: Path, ids: np.ndarray) -> np.ndarray:
+    """HF transformers' fp32 logits (bf16 weights are upcast exactly) for int ids."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        return model(torch.tensor(ids, dtype=torch.long)).logits.numpy()
+
+
 def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
     prompt, n = "The keeper climbed the stairs", 12
     cache = tmp_path / "cache"
@@ -93,8 +103,6 @@ def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
 
 
 def test_python_api_convert_logits_match_hf(tiny_hf, tmp_path, monkeypatch):
-    import torch
-    from transformers import AutoModelForCausalLM
 
     import mf_ext
 
@@ -104,9 +112,7 @@ def test_python_api_convert_logits_match_hf(tiny_hf, tmp_path, monkeypatch):
     assert model.config.seq_length == 256  # a run setting: stays the YAML's
     ids = np.random.default_rng(0).integers(0, 1280, size=(2, 40)).astype(np.int32)
     ours = mf_ext.logits(model, ids)
-    ref = AutoModelForCausalLM.from_pretrained(tiny_hf, torch_dtype=torch.float32).eval()
-    with torch.no_grad():
-        theirs = ref(torch.tensor(ids, dtype=torch.long)).logits.numpy()
+    theirs = hf_logits(tiny_hf, ids)
     assert ours.shape == theirs.shape
     assert float(np.abs(ours - theirs).max()) <= 1e-4
 
@@ -153,8 +159,6 @@ def test_predict_without_weights_is_refused(tmp_path):
 
 def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
     """A bf16 HF checkpoint converts to a bf16 .ckpt; loading it into the YAML's fp32 model upcasts (exactly)."""
-    import torch
-    from transformers import AutoModelForCausalLM
 
     import mf_ext
 
@@ -162,10 +166,7 @@ def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
     monkeypatch.setenv("MF_EXT_CACHE", str(tmp_path / "cache"))
     model = mf_ext.load_model(DEMO_YAML, register_path=PLUGIN, convert=hf, mode=1)
     ids = np.random.default_rng(1).integers(0, 1280, size=(1, 24)).astype(np.int32)
-    ref = AutoModelForCausalLM.from_pretrained(hf, torch_dtype=torch.float32).eval()  # same bf16 values, in fp32
-    with torch.no_grad():
-        theirs = ref(torch.tensor(ids, dtype=torch.long)).logits.numpy()
-    assert float(np.abs(mf_ext.logits(model, ids) - theirs).max()) <= 1e-4
+    assert float(np.abs(mf_ext.logits(model, ids) - hf_logits(hf, ids)).max()) <= 1e-4
 
 
 def test_load_checkpoint_takes_the_architecture_kept_beside_it(tiny_hf, tmp_path):

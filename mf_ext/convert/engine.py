@@ -428,6 +428,15 @@ class Result:
         )
 
 
+def _timed_execute(plan: Plan, reader, writer, progress: bool, label: str, out: Path) -> Result:
+    """Run a plan through a writer, measuring wall time and peak anonymous memory."""
+    with AnonPeak() as mem:
+        t0 = time.perf_counter()
+        _execute(plan, reader, writer, progress, label)
+        secs = time.perf_counter() - t0
+    return Result(out, plan, secs, writer.bytes_written, mem.peak)
+
+
 def _prepare_output(output: Path) -> None:
     """Fail early, before any work, if the output cannot be written: its nearest existing folder must be writable.
 
@@ -513,11 +522,7 @@ def hf_to_ms(
             writer = SafetensorsDirWriter(
                 out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"}, always_index=True, extra_files=extra
             )
-        with AnonPeak() as mem:
-            t0 = time.perf_counter()
-            _execute(plan, reader, writer, progress, "hf_to_ms")
-            secs = time.perf_counter() - t0
-        return Result(out, plan, secs, writer.bytes_written, mem.peak)
+        return _timed_execute(plan, reader, writer, progress, "hf_to_ms", out)
     finally:
         reader.close()
 
@@ -597,11 +602,7 @@ def ms_to_hf(
         writer = SafetensorsDirWriter(
             out, max_shard_bytes=max_shard_bytes, metadata={"format": "pt"}, always_index=True, extra_files=extra
         )
-        with AnonPeak() as mem:
-            t0 = time.perf_counter()
-            _execute(plan, reader, writer, progress, "ms_to_hf")
-            secs = time.perf_counter() - t0
-        result = Result(out, plan, secs, writer.bytes_written, mem.peak)
+        result = _timed_execute(plan, reader, writer, progress, "ms_to_hf", out)
         if lora:
             from mf_ext.convert.lora import lora_to_peft
 

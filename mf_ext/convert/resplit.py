@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from mf_ext.convert import dtypes
-from mf_ext.convert.engine import Plan, Result, Step, _execute, _prepare_output, _resolve_dtype, find_source_config
+from mf_ext.convert.engine import (
+    Plan,
+    Result,
+    Step,
+    _prepare_output,
+    _resolve_dtype,
+    _timed_execute,
+    find_source_config,
+)
 from mf_ext.convert.errors import ConversionError
-from mf_ext.convert.memory import AnonPeak
 from mf_ext.convert.readers import open_source
 from mf_ext.convert.writers import CkptWriter, SafetensorsDirWriter, Target
 
@@ -74,10 +80,6 @@ def resplit(
             writer = SafetensorsDirWriter(
                 out, max_shard_bytes=max_shard_bytes, metadata={"format": "ms"}, always_index=True, extra_files=extra
             )
-        with AnonPeak() as mem:
-            t0 = time.perf_counter()
-            _execute(plan, reader, writer, progress, "resplit")
-            secs = time.perf_counter() - t0
-        return Result(out, plan, secs, writer.bytes_written, mem.peak)
+        return _timed_execute(plan, reader, writer, progress, "resplit", out)
     finally:
         reader.close()
