@@ -69,16 +69,14 @@ def hf_logits(hf_dir: Path, ids: np.ndarray) -> np.ndarray:
         return model(torch.tensor(ids, dtype=torch.long)).logits.numpy()
 
 
-def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
-    prompt, n = "The keeper climbed the stairs", 12
-    cache = tmp_path / "cache"
-    args = [
+def predict_args(tmp_path: Path, prompt: str, n: int, *weights: str) -> list[str]:
+    """Demo-YAML predict of exactly ``n`` tokens (eos disabled) into ``tmp_path/out``, with the given weight flags."""
+    return [
         "--config",
         str(DEMO_YAML),
         "--register_path",
         str(PLUGIN),
-        "--convert",
-        str(tiny_hf),
+        *weights,
         "--predict_data",
         prompt,
         "--max_new_tokens",
@@ -87,7 +85,13 @@ def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
         str(tmp_path / "out"),
         "--model.model_config.eos_token_id",
         "-1",
-    ]  # never stop early: compare exactly n tokens
+    ]
+
+
+def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
+    prompt, n = "The keeper climbed the stairs", 12
+    cache = tmp_path / "cache"
+    args = predict_args(tmp_path, prompt, n, "--convert", str(tiny_hf))
     res = run_launcher(args, tmp_path, cache)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "converting" in res.stdout
@@ -177,26 +181,7 @@ def test_load_checkpoint_takes_the_architecture_kept_beside_it(tiny_hf, tmp_path
     ckpt = tmp_path / "tiny.ckpt"
     load_plugin(PLUGIN).convert_pt_to_ms(str(tiny_hf), str(ckpt), progress=False)
     prompt, n = "The keeper climbed the stairs", 8
-    res = run_launcher(
-        [
-            "--config",
-            str(DEMO_YAML),
-            "--register_path",
-            str(PLUGIN),
-            "--load_checkpoint",
-            str(ckpt),
-            "--predict_data",
-            prompt,
-            "--max_new_tokens",
-            str(n),
-            "--output_dir",
-            str(tmp_path / "out"),
-            "--model.model_config.eos_token_id",
-            "-1",
-        ],
-        tmp_path,
-        tmp_path / "cache",
-    )
+    res = run_launcher(predict_args(tmp_path, prompt, n, "--load_checkpoint", str(ckpt)), tmp_path, tmp_path / "cache")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "converting" not in res.stdout and "load_checkpoint: architecture taken from" in res.stdout
     assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == hf_greedy_text(tiny_hf, prompt, n)
