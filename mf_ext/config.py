@@ -19,10 +19,11 @@ from typing import Any
 
 import yaml
 
+from mf_ext.errors import MfExtError
 from mf_ext.registry import Registered, RegistryError, resolve_auto_register
 
 
-class ConfigError(ValueError):
+class ConfigError(MfExtError, ValueError):
     """A bad YAML or override; the message is one line and names the file or key."""
 
 

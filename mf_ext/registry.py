@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mf_ext.errors import MfExtError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_RESEARCH = REPO_ROOT / "research"
 PLUGIN_NAMESPACE = "mf_ext_plugins"
@@ -35,7 +37,7 @@ CONVERT_FILE = "convert_weight.py"
 REVERSE_FILE = "convert_reversed.py"
 
 
-class RegistryError(ValueError):
+class RegistryError(MfExtError, ValueError):
     """A bad register path or ``auto_register`` reference; the message is one line and names the culprit."""
 
 

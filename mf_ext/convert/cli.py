@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from mf_ext.errors import MfExtError, one_line
+
 EXAMPLES = """examples:
   mf-ext convert hf_to_ms --model llama --input_path Llama-3.1-8B --output_path out/llama3_1_8b.ckpt
   mf-ext convert hf_to_ms --model qwen2 --input_path Qwen2-0.5B --output_path out/qwen2 --format safetensors \\
@@ -36,7 +38,7 @@ SUBCOMMANDS = ("hf_to_ms", "ms_to_hf", "resplit")
 ENV_PREFIX = "MF_EXT_CONVERT"
 
 
-class CliError(Exception):
+class CliError(MfExtError):
     pass
 
 
@@ -393,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- one line for users; tracebacks only with MF_EXT_DEBUG=1
         if os.environ.get("MF_EXT_DEBUG"):
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        known = type(e).__name__ in ("ConversionError", "RegistryError", "CliError")
+        msg = one_line(e)
+        known = isinstance(e, MfExtError)
         print(f"mf-ext convert: error: {msg if known else f'{type(e).__name__}: {msg}'}", file=sys.stderr)
         return 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mf_ext.errors import MfExtError
 
-class ConversionError(Exception):
+
+class ConversionError(MfExtError):
     """Bad input or output for a conversion; ``str(e)`` is a one-line message naming the file/tensor."""

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mf_ext.errors import MfExtError
+
 _ROLE_ALIASES = {
     "human": "user",
     "user": "user",
@@ -33,7 +35,7 @@ _ROLE_ALIASES = {
 _DATASETS_EXTS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 
 
-class DataError(ValueError):
+class DataError(MfExtError, ValueError):
     """A one-line, user-facing problem with the input data (file, line/record and what was expected)."""
 
 

@@ -11,6 +11,8 @@ import ast
 from pathlib import Path
 from typing import Any
 
+from mf_ext.errors import MfExtError
+
 # Architecture fields of an HF config.json: a round trip HF -> YAML -> HF must keep each of them.
 ARCH_FIELDS: tuple[str, ...] = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
@@ -29,7 +31,7 @@ YAML_FIELDS: tuple[str, ...] = (
 _NOT_CONFIG_KWARGS = ("type", "auto_register")
 
 
-class HFConfigError(ValueError):
+class HFConfigError(MfExtError, ValueError):
     """An HF config.json or a register path this module cannot use (one line, names the file)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from mf_ext.errors import MfExtError
 from mf_ext.migrate import hf as hfmap
 from mf_ext.migrate.presets import (
     DELETE,
@@ -31,7 +32,7 @@ MODEL_CONFIG = ("model", "model_config")
 TOKENIZER = ("processor", "tokenizer")
 
 
-class MigrationError(ValueError):
+class MigrationError(MfExtError, ValueError):
     """A bad input to the migration; the message is one line naming the file or key."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from mf_ext.config import MF_EXT_TOP_LEVEL_KEYS
+from mf_ext.errors import MfExtError
 
 MODEL_CONFIG = ("model", "model_config")
 
@@ -76,7 +77,7 @@ _RUN_MODES = ("train", "finetune", "eval", "predict", "predict_with_train_model"
 _DEVICE_TARGETS = ("Ascend", "CPU", "GPU")
 
 
-class ValidationInputError(ValueError):
+class ValidationInputError(MfExtError, ValueError):
     """The YAML cannot be checked at all (missing, unreadable, not a mapping)."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from mf_ext.errors import MfExtError
+
 KeyPath = tuple[str, ...]
 
 # A block-mapping key at the start of a (stripped) line: plain, "double" or 'single' quoted, then ':' + space/EOL.
@@ -30,7 +32,7 @@ _BLOCK_SCALAR_RE = re.compile(r"^[|>][0-9+-]*$")
 _MISSING = object()
 
 
-class YamlEditError(ValueError):
+class YamlEditError(MfExtError, ValueError):
     """The requested edit cannot be made on this text (names the key path)."""
 
 
