@@ -47,6 +47,7 @@ def prepare_mindformers(log_dir: str | os.PathLike, *, output_dir: str | os.Path
     _CONSOLE_LEVEL, _DROP_WARNINGS = (logging.INFO, True) if info else (logging.ERROR, False)
     if verbose():
         return
+    os.environ.setdefault("GLOG_v", "3")  # MindSpore (C++ and its Python logger, read at import): errors only
     if "mindformers" in sys.modules:  # imported already (a library user, a test): adjust what exists
         _quiet_console(None)
         return

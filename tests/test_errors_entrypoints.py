@@ -270,7 +270,8 @@ def test_verify_readme_example_on_the_demo(tmp_path):
 
     ckpt = tmp_path / "demo.ckpt"
     load_plugin(PLUGIN).convert_pt_to_ms(str(DEMO_HF), str(ckpt), progress=False)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), MF_EXT_CACHE=str(tmp_path.parent / "verify_cache"))
+    env.pop("GLOG_v", None)
     res = subprocess.run(
         [sys.executable, "-m", "mf_ext.cli", "verify", "--register_path", str(PLUGIN), "--hf_path", str(DEMO_HF)]
         + ["--ms_path", str(ckpt), "--steps", "4", "--mode", "1"],
@@ -282,6 +283,8 @@ def test_verify_readme_example_on_the_demo(tmp_path):
     )
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     assert "PASS" in res.stdout and "greedy tokens: 4/4 agree" in res.stdout
+    assert "WARNING" not in res.stdout + res.stderr, res.stderr  # item 9: MindSpore / MindFormers warnings to the log
+    assert not (tmp_path / "output").exists()  # item 9: MindFormers' log went to the cache, not into the cwd
 
 
 def test_generate_refuses_pad_and_eos_outside_the_vocab(tmp_path, monkeypatch):
