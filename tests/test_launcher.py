@@ -176,13 +176,15 @@ def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
 
 def test_load_checkpoint_takes_the_architecture_kept_beside_it(tiny_hf, tmp_path):
     """A converted checkpoint runs with the demo YAML: its architecture comes from x.ckpt.config.json, and the YAML's
-    own `convert:` is not run when --load_checkpoint is given."""
+    own `convert:` is not run when --load_checkpoint is given (run mode predict_with_train_model, as MindFormers)."""
     from mf_ext.registry import load_plugin
 
     ckpt = tmp_path / "tiny.ckpt"
     load_plugin(PLUGIN).convert_pt_to_ms(str(tiny_hf), str(ckpt), progress=False)
     prompt, n = "The keeper climbed the stairs", 8
-    res = run_launcher(predict_args(tmp_path, prompt, n, "--load_checkpoint", str(ckpt)), tmp_path, tmp_path / "cache")
+    # run_mindformer.py's predict_with_train_model: predict, with MindFormers' train-mode config template
+    args = predict_args(tmp_path, prompt, n, "--load_checkpoint", str(ckpt), "--run_mode", "predict_with_train_model")
+    res = run_launcher(args, tmp_path, tmp_path / "cache")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "converting" not in res.stdout and "load_checkpoint: architecture taken from" in res.stdout
     assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == hf_greedy_text(tiny_hf, prompt, n)
