@@ -231,11 +231,18 @@ def resolve_options(
 
 
 # ---------------------------------------------------------------------------------------------- planning
+def _holds(expr: str, flags: dict[str, bool]) -> bool:
+    # ``"a+!b"``: flag a set and flag b not set
+    return all(
+        not flags.get(t[1:], False) if t.startswith("!") else flags.get(t, False)
+        for t in (x.strip() for x in expr.split("+"))
+    )
+
+
 def _active(rule, flags: dict[str, bool]) -> bool:
-    # ``when="a+b"``: all of the flags must be set
-    if rule.when is not None and not all(flags.get(w, False) for w in rule.when.split("+")):
+    if rule.when is not None and not _holds(rule.when, flags):
         return False
-    if rule.unless is not None and flags.get(rule.unless, False):
+    if rule.unless is not None and _holds(rule.unless, flags):
         return False
     return True
 

@@ -27,8 +27,9 @@ One-tensor ops (``op=``; ``forward`` is hf->ms, ``inverse`` its exact inverse): 
 Layouts (how parts are packed along axis 0): :class:`Concat`, :class:`QkvGroups` (per group ``[a_g, b_g, c_g]``),
 :class:`RowInterleave` (``[a0, b0, a1, b1, ...]``).
 
-Rule selection, on every rule: ``when`` / ``unless`` name flags (``"a+b"``: all of them) -- options such as
-``qkv_concat`` and config-derived flags such as ``tie_word_embeddings``; ``layers(i, config) -> bool`` keeps a
+Rule selection, on every rule: ``when`` / ``unless`` name flags -- options such as ``qkv_concat`` and
+config-derived flags such as ``tie_word_embeddings`` -- as a conjunction (``"a+b"``: both set; ``"a+!b"``: a set,
+b not; ``unless`` skips the rule when its conjunction holds); ``layers(i, config) -> bool`` keeps a
 ``{L}`` rule to some layers (dense first-k, every n-th layer sparse, MTP layers past ``num_hidden_layers``; see
 :func:`layers_from` and friends); ``optional`` lets a rule find no tensor at all.
 
