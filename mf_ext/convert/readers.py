@@ -74,8 +74,8 @@ class Reader:
             return decode()
         return self._raw_array(name)
 
-    def _raw_array(self, name: str) -> np.ndarray:
-        info = self.tensors[name]
+    def _raw_array(self, name: str, info: TensorInfo | None = None) -> np.ndarray:
+        info = info or self.tensors[name]
         m = self._map(info.file)
         dt = dtypes.storage(info.dtype)
         if len(info.ranges) == 1:
@@ -368,7 +368,7 @@ class TorchReader(Reader):
                     shape[axis] = sum(p.shape[axis] for p in parts)
             self.tensors[name] = TensorInfo(name, dt, tuple(shape), self.files[0])
 
-    def _raw_array(self, name: str) -> np.ndarray:
+    def _raw_array(self, name: str, info: TensorInfo | None = None) -> np.ndarray:
         torch = self._torch
         parts = self._parts[name]
         axis = self._concat(name) if (self._concat and len(parts) > 1) else None
@@ -438,8 +438,8 @@ def dequantize(reader: Reader, ops, dtype: str | None) -> list[tuple[str, str]]:
     if not ops:
         return pairs
     for name in list(reader.tensors):
-        info = reader.tensors[name]
-        if info.dtype != "float8_e4m3fn":
+        info = reader.tensors.get(name)  # None: a scale already taken by its weight
+        if info is None or info.dtype != "float8_e4m3fn":
             continue
         for op in ops:
             scale = op.scale_name(name)
@@ -463,7 +463,7 @@ def dequantize(reader: Reader, ops, dtype: str | None) -> list[tuple[str, str]]:
                 f"{list(info.shape)} in {bo}x{bi} blocks need {list(want)} float32"
             )
         out = dtype or op.dtype
-        reader.decoders[name] = _dequant_fn(reader, name, scale, sinfo.dtype, (bo, bi), out)
+        reader.decoders[name] = _dequant_fn(reader, info, sinfo, (bo, bi), out)
         hint = info.ranges[0][0] if info.ranges else info.offset_hint
         reader.tensors[name] = TensorInfo(name, out, info.shape, info.file, [], hint)
         reader.consumed[scale] = f"block scales of {name!r} (FP8 dequantised to {out})"
@@ -472,10 +472,12 @@ def dequantize(reader: Reader, ops, dtype: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def _dequant_fn(reader: Reader, name: str, scale: str, scale_dtype: str, block: tuple[int, int], out: str):
+def _dequant_fn(reader: Reader, winfo: TensorInfo, sinfo: TensorInfo, block: tuple[int, int], out: str):
+    name = winfo.name
+
     def run() -> np.ndarray:
-        w = reader._raw_array(name)
-        s = dtypes.cast(reader._raw_array(scale), scale_dtype, "float32", scale)
+        w = reader._raw_array(name, winfo)  # the stored fp8 bits (the index now shows the virtual tensor)
+        s = dtypes.cast(reader._raw_array(sinfo.name, sinfo), sinfo.dtype, "float32", sinfo.name)
         bo, bi = block
         rows, cols = w.shape
         res = np.empty((rows, cols), dtype=dtypes.storage(out))
