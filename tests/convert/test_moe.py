@@ -289,3 +289,23 @@ def test_stack_streams_one_expert_at_a_time(tmp_path):
     grew = result.peak_anon - before
     assert grew < stacked / 4, f"conversion grew anonymous memory by {grew / 2**20:.0f} MiB"
     assert result.plan.peak_estimate <= 256 * 2**20 + 3 * stacked // 64  # fixed budget + one expert block
+
+
+def test_expert_wildcard_outside_a_stack_is_one_tensor_per_expert(tmp_path):
+    """An unstacked MindSpore layout: ``{E}`` on both sides of a Rename expands per expert."""
+    hf = hf_tensors()
+    spec = moe_spec()
+    rules = tuple(r for r in spec.rules if not isinstance(r, Stack)) + (
+        Rename(X + "gate_proj.weight", F + "experts.{E}.w1.weight", UP, layers=MOE),
+        Rename(X + "up_proj.weight", F + "experts.{E}.w3.weight", UP, layers=MOE),
+        Rename(X + "down_proj.weight", F + "experts.{E}.w2.weight", DOWN, layers=MOE),
+    )
+    per_expert = Spec("per-expert", rules, dims, options=spec.options)
+    src = save_hf(tmp_path / "hf", hf)
+    hf_to_ms(per_expert, src, tmp_path / "ms", format="safetensors", progress=False)
+    ms = load_dir(tmp_path / "ms")
+    assert np.array_equal(ms["model.layers.2.feed_forward.experts.3.w2.weight"],
+                          hf["model.layers.2.mlp.experts.3.down_proj.weight"])  # fmt: skip
+    assert sum(".experts." in n for n in ms) == 2 * 4 * 3
+    ms_to_hf(per_expert, tmp_path / "ms", tmp_path / "back", progress=False)
+    assert _raw(load_dir(tmp_path / "back")) == _raw(hf)
