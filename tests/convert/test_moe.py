@@ -309,3 +309,19 @@ def test_expert_wildcard_outside_a_stack_is_one_tensor_per_expert(tmp_path):
     assert sum(".experts." in n for n in ms) == 2 * 4 * 3
     ms_to_hf(per_expert, tmp_path / "ms", tmp_path / "back", progress=False)
     assert _raw(load_dir(tmp_path / "back")) == _raw(hf)
+
+
+def test_sparse_step_filter_selects_the_layers_hf_qwen3_moe_makes_sparse():
+    """``every_nth_layer("decoder_sparse_step", "mlp_only_layers")`` against HF's own Qwen3-MoE layer choice."""
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    from mf_ext.convert.spec import every_nth_layer
+
+    for step, only in ((1, []), (2, [3]), (3, [0, 5])):
+        cfg = Qwen3MoeConfig(vocab_size=16, hidden_size=8, intermediate_size=8, moe_intermediate_size=4,
+                             num_hidden_layers=6, num_attention_heads=2, num_key_value_heads=1, head_dim=4,
+                             num_experts=2, num_experts_per_tok=1, decoder_sparse_step=step, mlp_only_layers=only)  # fmt: skip
+        model = Qwen3MoeForCausalLM(cfg)
+        hf_sparse = [i for i, layer in enumerate(model.model.layers) if hasattr(layer.mlp, "experts")]
+        sel = every_nth_layer("decoder_sparse_step", "mlp_only_layers")
+        assert [i for i in range(6) if sel(i, cfg.to_dict())] == hf_sparse, (step, only)

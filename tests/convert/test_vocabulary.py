@@ -372,3 +372,18 @@ def test_unknown_rule_type_raises_at_spec_and_plan_time():
         _steps((Mystery(),), {"layers": 1}, {}, "hf_to_ms")
     with pytest.raises(ConversionError, match="op 'Concat' is not an Op"):
         Spec("x", (Rename("a", "b", ("hidden",), op=Concat()),), _dims)
+
+
+def test_lora_on_a_split_cell_is_refused(tmp_path):
+    """LoRA on wq of a fused HF wqkv is no single PEFT pair on wqkv: refused by name, not exported wrongly."""
+    import mindspore as ms
+
+    from mf_ext.convert.lora import lora_to_peft
+
+    rng = np.random.default_rng(4)
+    params = {"model.layers.0.attention.wq.lora_a": rng.standard_normal((2, HIDDEN), dtype=np.float32),
+              "model.layers.0.attention.wq.lora_b": rng.standard_normal((HIDDEN, 2), dtype=np.float32)}  # fmt: skip
+    ms.save_checkpoint([{"name": n, "data": ms.Tensor(a)} for n, a in params.items()], str(tmp_path / "l.ckpt"))
+    with pytest.raises(ConversionError, match="LoRA cell 'model.layers.0.attention.wq' comes from a Split rule"):
+        lora_to_peft(_internlm2_spec(QkvGroups("kv_heads")), tmp_path / "l.ckpt", tmp_path / "peft", hf_config=CFG)
+    assert not (tmp_path / "peft").exists()
