@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "migrate": ("mf_ext.migrate.cli", "migrate_main", "migrate a Llama 2 YAML to Llama 3, or HF config.json to YAML"),
     "validate": ("mf_ext.migrate.cli", "validate_main", "check a YAML without building the model"),
-    "models": ("mf_ext.cli", "models_main", "list the model names the built-in plug-ins convert"),
+    "models": ("mf_ext.cli", "models_main", "list the model families (built-in and installed) and their names"),
 }
 
 USAGE = """usage: mf-ext COMMAND [options]   (mf-ext COMMAND --help for each)
@@ -43,14 +43,29 @@ def usage() -> str:
 
 
 def models_main(argv: list[str]) -> int:
-    """``mf-ext models``: model names → plug-in folder, read without importing any plug-in."""
-    if argv and argv[0] in ("-h", "--help"):
-        print("usage: mf-ext models\n\nList the model names (--model NAME) served by the plug-ins under research/.")
-        return 0
-    from mf_ext.registry import available_models
+    """``mf-ext models``: every family (built-in and installed), its ``--model`` names, HF architectures and folder.
 
-    for name, plugin in sorted(available_models().items()):
-        print(f"{name:<16} {plugin.root}")
+    Reads each folder's ``family.py`` (or a legacy ``convert_weight.py``'s ``MODEL_NAMES``); imports no MindSpore.
+    """
+    if argv and argv[0] in ("-h", "--help"):
+        print(
+            "usage: mf-ext models\n\nList the model families mf-ext knows (research/ folders shipped with it and "
+            "packages installed\nunder the 'mf_ext.families' entry point group): family, --model names, HF "
+            "architectures, folder."
+        )
+        return 0
+    from mf_ext.errors import MfExtError, one_line
+    from mf_ext.registry import all_families, available_models
+
+    try:
+        available_models()  # a name claimed twice is an error worth seeing first
+        rows = [(p.family, p.root) for p in all_families()]
+    except MfExtError as exc:
+        print(f"mf-ext models: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    for fam, root in rows:
+        archs = ", ".join(fam.hf_architectures) or ("(legacy folder: converters only)" if fam.legacy else "-")
+        print(f"{fam.name:<12} {', '.join(fam.model_names):<60} {archs:<32} {root}")
     return 0
 
 

@@ -8,8 +8,13 @@ YAML ``auto_register: module.Class`` (MindFormers' spelling; ``module:Class`` al
 config is loaded (:func:`resolve_auto_register`), and the class is registered into MindFormers' own
 ``MindFormerRegister`` under the module type of its YAML slot, so MindFormers' builders find it as well as ours.
 
-Listing plug-ins and their model names imports nothing: ``MODEL_NAMES`` is read from ``convert_weight.py`` with
-``ast``. MindSpore / MindFormers are imported only when a class is registered.
+Each family folder declares itself in ``family.py`` (``FAMILY = mf_ext.family.Family(...)``): model names, HF
+architectures, weight specs, classes, YAMLs, presets, chat template, LoRA targets and its parity reference. Reading
+it imports no MindSpore / MindFormers / torch, so listing families is cheap. A folder without ``family.py``
+(MindFormers' own research folders) gets a *legacy* Family whose ``MODEL_NAMES`` is read from ``convert_weight.py``
+with ``ast``. Built-in families ship with mf-ext; third-party ones installed with pip are found through the entry
+point group ``mf_ext.families`` (each entry names an importable package that is a family folder). MindSpore /
+MindFormers are imported only when a class is registered.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ BUILTIN_RESEARCH = REPO_ROOT / "research"
 PLUGIN_NAMESPACE = "mf_ext_plugins"
 CONVERT_FILE = "convert_weight.py"
 REVERSE_FILE = "convert_reversed.py"
+FAMILY_FILE = "family.py"
+ENTRY_POINT_GROUP = "mf_ext.families"
 
 
 class RegistryError(MfExtError, ValueError):
@@ -174,10 +181,51 @@ class Plugin:
         self._ensure_package()
         return importlib.import_module(f"{self.package}.{module}")
 
-    # -- converters --------------------------------------------------------------------------------------------------
+    # -- family ------------------------------------------------------------------------------------------------------
+    @property
+    def is_family(self) -> bool:
+        """Whether the folder declares a Family (``family.py``) or may be used as a legacy one (converters)."""
+        return (self.root / FAMILY_FILE).is_file() or (self.root / CONVERT_FILE).is_file()
+
+    @property
+    def family(self):
+        """The folder's :class:`~mf_ext.family.Family` (from ``family.py``; a legacy one from ``convert_weight.py``)."""
+        cached = self.__dict__.get("_family")
+        if cached is not None:
+            return cached
+        from mf_ext.family import Family, FamilyError
+
+        if (self.root / FAMILY_FILE).is_file():
+            try:
+                mod = self.import_module(FAMILY_FILE[:-3])
+            except (RegistryError, FamilyError):
+                raise
+            except Exception as exc:
+                raise RegistryError(
+                    f"{str(self.root / FAMILY_FILE)!r}: import failed: {type(exc).__name__}: {_first_line(exc)}"
+                ) from exc
+            fam = getattr(mod, "FAMILY", None)
+            if not isinstance(fam, Family):
+                raise RegistryError(
+                    f"{str(self.root / FAMILY_FILE)!r} must assign FAMILY = mf_ext.family.Family(...), got {type(fam).__name__}"
+                )
+            fam = fam.bound(self.root)
+        else:
+            slug = re.sub(r"\W", "_", self.root.name) or "plugin"
+            fam = Family(
+                name=slug if slug.isidentifier() else f"f_{slug}", model_names=self._legacy_model_names(), legacy=True
+            ).bound(self.root)
+        self.__dict__["_family"] = fam
+        return fam
+
     @property
     def model_names(self) -> tuple[str, ...]:
-        """Model names this plug-in's converters serve (``MODEL_NAMES`` in convert_weight.py), read without import."""
+        """Model names this plug-in serves (its Family's ``model_names``)."""
+        return self.family.model_names
+
+    # -- converters --------------------------------------------------------------------------------------------------
+    def _legacy_model_names(self) -> tuple[str, ...]:
+        """``MODEL_NAMES`` in convert_weight.py of a folder without family.py, read without import."""
         f = self.root / CONVERT_FILE
         if not f.is_file():
             return ()
@@ -231,17 +279,53 @@ def load_plugin(path: str | os.PathLike) -> Plugin:
 
 
 def builtin_plugins(research_dir: str | os.PathLike | None = None) -> list[Plugin]:
-    """Plug-in folders shipped under ``research/`` (those with a ``convert_weight.py``)."""
+    """Family folders shipped with mf-ext (``research/<family>/`` holding ``family.py`` or ``convert_weight.py``)."""
     base = Path(research_dir) if research_dir is not None else BUILTIN_RESEARCH
     if not base.is_dir():
         return []
-    return [load_plugin(d) for d in sorted(base.iterdir()) if (d / CONVERT_FILE).is_file()]
+    return [load_plugin(d) for d in sorted(base.iterdir()) if d.is_dir() and load_plugin(d).is_family]
+
+
+def installed_plugins() -> list[Plugin]:
+    """Family folders of other installed packages, declared in the entry point group ``mf_ext.families``.
+
+    An entry ``mistral = my_pkg.mistral`` names an importable package whose folder is a family folder; the folder
+    is loaded like any register path (its ``__init__`` runs, nothing else is imported until used).
+    """
+    from importlib.metadata import entry_points
+
+    out: list[Plugin] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.value.partition(":")[0].strip()
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError) as exc:
+            raise RegistryError(
+                f"entry point {ENTRY_POINT_GROUP}:{ep.name} = {ep.value!r}: cannot find {module!r} ({_first_line(exc)})"
+            ) from None
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        if not locations:
+            raise RegistryError(
+                f"entry point {ENTRY_POINT_GROUP}:{ep.name} = {ep.value!r} must name a package (a family folder)"
+            )
+        plugin = load_plugin(locations[0])
+        if plugin not in out:
+            out.append(plugin)
+    return out
+
+
+def all_families(research_dir: str | os.PathLike | None = None) -> list[Plugin]:
+    """Built-in family folders, then those installed through the ``mf_ext.families`` entry point group."""
+    out = builtin_plugins(research_dir)
+    if research_dir is None:
+        out += [p for p in installed_plugins() if p not in out]
+    return out
 
 
 def available_models(research_dir: str | os.PathLike | None = None) -> dict[str, Plugin]:
-    """Model name → plug-in, for every built-in plug-in; a name claimed twice is an error."""
+    """Model name → plug-in, for every built-in or installed family; a name claimed twice is an error."""
     table: dict[str, Plugin] = {}
-    for plugin in builtin_plugins(research_dir):
+    for plugin in all_families(research_dir):
         for name in plugin.model_names:
             other = table.get(name.lower())
             if other is not None and other is not plugin:
@@ -262,6 +346,25 @@ def plugin_for_model(name: str, research_dir: str | os.PathLike | None = None) -
             f"unknown model {name!r}{_did_you_mean(str(name).lower(), known)}; known models: {', '.join(known) or '(none)'}"
         )
     return plugin
+
+
+def family_for_hf_config(hf_config: dict, research_dir: str | os.PathLike | None = None) -> Plugin:
+    """The built-in or installed family that reads an HF ``config.json`` (by ``architectures``, else
+    ``model_type``); a one-line error listing what is known when none does."""
+    matches = [p for p in all_families(research_dir) if not p.family.legacy and p.family.reads(hf_config)]
+    if len(matches) == 1:
+        return matches[0]
+    what = hf_config.get("architectures") or hf_config.get("model_type")
+    if not matches:
+        known = sorted({a for p in all_families(research_dir) for a in p.family.hf_architectures})
+        raise RegistryError(f"no family reads architectures {what!r}; known: {', '.join(known) or '(none)'}")
+    names = ", ".join(p.family.name for p in matches)
+    raise RegistryError(f"several families read {what!r} ({names}); pass --model NAME or --register_path DIR")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Reads HF safetensors (single or sharded), ``pytorch_model*.bin`` or Meta ``consolidated.*.pth``; writes a
 MindSpore ``.ckpt`` (default) or a MindSpore-named safetensors folder, plus the source ``config.json`` beside it.
-The mapping is ``weight_map.SPEC``; see :mod:`mf_ext.convert` for the engine.
+The mapping is ``weight_map.SPEC`` (model names: ``family.py``); see :mod:`mf_ext.convert` for the engine.
 
     mf-ext convert hf_to_ms --model llama --input_path HF_DIR --output_path llama.ckpt [--dtype bfloat16]
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 from mf_ext.convert import hf_to_ms
 
 from .weight_map import SPEC
-
-MODEL_NAMES = ("llama", "llama2", "llama3", "llama3_1", "codellama", "yi")
 
 
 def convert_pt_to_ms(input_path, output_path, dtype=None, **kw):

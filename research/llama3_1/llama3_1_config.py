@@ -6,43 +6,19 @@ importing this file registers nothing by itself.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
+from . import hf_config as _hf
+from .hf_config import LLAMA3_ROPE_KEYS as _LLAMA3_ROPE_KEYS
+from .hf_config import normalize_rope_scaling as _normalize_rope_scaling
+
 __all__ = ["Llama3Config"]
 
-# HF config.json values our model implements; anything else is refused rather than silently computed wrong.
-_SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
-_LLAMA3_ROPE_KEYS = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
 _DTYPE_NAMES = ("float32", "float16", "bfloat16")
-
-
-def _normalize_rope_scaling(rope_scaling: dict | None, where: str = "rope_scaling") -> dict | None:
-    """Return ``rope_scaling`` as ``{"type": ..., <params>}`` or ``None``; raise ``ValueError`` if unsupported.
-
-    HF spells the kind ``rope_type`` (older files: ``type``); MindFormers YAMLs use ``type``. Both are accepted.
-    """
-    if rope_scaling is None:
-        return None
-    if not isinstance(rope_scaling, dict):
-        raise ValueError(f"{where}: expected a mapping or null, got {rope_scaling!r}")
-    scaling = {k: v for k, v in dict(rope_scaling).items() if k not in ("rope_type", "type")}
-    kind = rope_scaling.get("rope_type", rope_scaling.get("type", "default"))
-    if kind not in _SUPPORTED_ROPE_TYPES:
-        raise ValueError(f"{where}.rope_type: {kind!r} is not supported; expected one of {_SUPPORTED_ROPE_TYPES}")
-    if kind == "default":
-        return None
-    if kind == "llama3":
-        missing = [k for k in _LLAMA3_ROPE_KEYS if k not in scaling]
-        if missing:
-            raise ValueError(f"{where}: rope_type 'llama3' needs keys {missing}, got {rope_scaling!r}")
-    if kind == "linear" and "factor" not in scaling:
-        raise ValueError(f"{where}: rope_type 'linear' needs 'factor', got {rope_scaling!r}")
-    return {"type": kind, **scaling}
 
 
 class Llama3Config(PretrainedConfig):
@@ -62,25 +38,8 @@ class Llama3Config(PretrainedConfig):
 
     model_type = "llama3"
 
-    # Fields that describe the architecture, i.e. what from_hf_config takes from an HF config.json; the rest
-    # (seq_length, batch_size, dtypes, use_past, ...) are run settings a YAML keeps when weights are converted.
-    HF_ARCHITECTURE_KEYS = (
-        "hidden_size",
-        "num_layers",
-        "num_heads",
-        "n_kv_heads",
-        "head_dim",
-        "intermediate_size",
-        "vocab_size",
-        "rms_norm_eps",
-        "theta",
-        "rope_scaling",
-        "max_position_embedding",
-        "tie_word_embeddings",
-        "bos_token_id",
-        "eos_token_id",
-        "pad_token_id",
-    )
+    # Fields that describe the architecture (what from_hf_config takes from config.json): see hf_config.py.
+    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
 
     def __init__(
         self,
@@ -216,42 +175,9 @@ class Llama3Config(PretrainedConfig):
         """Build a config from a HuggingFace Llama ``config.json`` dict; ``overrides`` win over mapped values.
 
         Raises ``ValueError`` naming the HF key for architectures this model does not compute (biases, a non-SiLU
-        activation, an unsupported ``rope_scaling``).
+        activation, an unsupported ``rope_scaling``). The mapping itself is ``hf_config.to_model_config``.
         """
-        if not isinstance(hf_config, dict):
-            raise ValueError(f"config.json: expected a JSON object, got {type(hf_config).__name__}")
-        model_type = hf_config.get("model_type", "llama")
-        if model_type != "llama":
-            raise ValueError(f"config.json: model_type {model_type!r} is not a Llama model (expected 'llama')")
-        required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
-        missing = [k for k in required if k not in hf_config]
-        if missing:
-            raise ValueError(f"config.json: missing required keys {missing}")
-        if hf_config.get("hidden_act", "silu") != "silu":
-            raise ValueError(f"config.json: hidden_act {hf_config['hidden_act']!r} is not supported (expected 'silu')")
-        for key in ("attention_bias", "mlp_bias"):
-            if hf_config.get(key, False):
-                raise ValueError(f"config.json: {key}=true is not supported by Llama3ForCausalLM")
-        hidden, heads = hf_config["hidden_size"], hf_config["num_attention_heads"]
-        head_dim = hf_config.get("head_dim") or hidden // heads
-        max_pos = hf_config.get("max_position_embeddings", 2048)
-        kwargs = {
-            "hidden_size": hidden,
-            "num_layers": hf_config["num_hidden_layers"],
-            "num_heads": heads,
-            "n_kv_heads": hf_config.get("num_key_value_heads") or heads,
-            "head_dim": head_dim,
-            "intermediate_size": hf_config.get("intermediate_size"),
-            "vocab_size": hf_config["vocab_size"],
-            "rms_norm_eps": hf_config.get("rms_norm_eps", 1e-6),
-            "theta": hf_config.get("rope_theta", 10000.0),
-            "rope_scaling": _normalize_rope_scaling(hf_config.get("rope_scaling"), "config.json: rope_scaling"),
-            "max_position_embedding": max_pos,
-            "tie_word_embeddings": hf_config.get("tie_word_embeddings", False),
-            "bos_token_id": hf_config.get("bos_token_id"),
-            "eos_token_id": hf_config.get("eos_token_id"),
-            "pad_token_id": hf_config.get("pad_token_id"),
-        }
+        kwargs = _hf.to_model_config(hf_config)
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -307,33 +233,6 @@ class Llama3Config(PretrainedConfig):
     def to_hf_config(self) -> dict:
         """Return the HuggingFace ``LlamaConfig`` dict (``config.json`` content) for this architecture."""
         dtype_name = {v: k for k, v in ((n, convert_mstype(n)) for n in _DTYPE_NAMES)}[self.param_init_type]
-        rope_scaling = None
-        if self.rope_scaling is not None:
-            rope_scaling = {k: v for k, v in self.rope_scaling.items() if k != "type"}
-            rope_scaling["rope_type"] = self.rope_scaling["type"]
-        return {
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "hidden_act": "silu",
-            "attention_bias": False,
-            "mlp_bias": False,
-            "attention_dropout": 0.0,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.ffn_hidden_size,
-            "num_hidden_layers": self.num_layers,
-            "num_attention_heads": self.num_heads,
-            "num_key_value_heads": self.n_kv_heads,
-            "head_dim": self.head_dim,
-            "vocab_size": self.vocab_size,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.theta,
-            "rope_scaling": copy.deepcopy(rope_scaling),
-            "max_position_embeddings": self.max_position_embedding,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "bos_token_id": self.bos_token_id,
-            "eos_token_id": self.eos_token_id,
-            "pad_token_id": self.pad_token_id,
-            "torch_dtype": dtype_name,
-            "initializer_range": self.init_method_std,
-            "use_cache": True,
-        }
+        mc = {key: getattr(self, key) for key in _hf.ARCH_KEYS}
+        mc.update(intermediate_size=self.ffn_hidden_size, init_method_std=self.init_method_std)
+        return {**_hf.to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}

@@ -13,7 +13,10 @@ Both converters of this folder (``convert_weight.py`` hf->ms, ``convert_reversed
 
 from __future__ import annotations
 
-from mf_ext.convert.spec import Drop, Fuse, QkvGroups, Rename, RotaryPermute, RowInterleave, Spec
+from mf_ext.convert.spec import Drop, Format, Fuse, Option, QkvGroups, Rename, RotaryPermute, RowInterleave, Spec
+
+from .hf_config import ffn_size
+from .hf_config import to_hf_config as hf_config_from_ms
 
 A = "model.layers.{L}.self_attn."
 M = "model.layers.{L}.mlp."
@@ -25,6 +28,17 @@ KV = ("kv_heads*head_dim", "hidden")
 QB = ("heads*head_dim",)
 KVB = ("kv_heads*head_dim",)
 UP = ("inter", "hidden")
+
+
+def _fused(names) -> bool:
+    return any(".w_qkv." in n or ".w_gate_hidden." in n for n in names)
+
+
+QKV_CONCAT = Option(
+    default=False,
+    detect=_fused,
+    help="fuse q,k,v -> attention.w_qkv (per KV group) and gate,up -> feed_forward.w_gate_hidden (alternating rows)",
+)
 
 RULES = (
     Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
@@ -105,7 +119,7 @@ META_RULES = (
 _META_AXIS = {"tok_embeddings": 1, "output": 0, "wq": 0, "wk": 0, "wv": 0, "wo": 1, "w1": 0, "w2": 1, "w3": 0}
 
 
-def meta_concat_dim(name: str) -> int | None:
+def meta_shard_axis(name: str) -> int | None:
     parts = name.split(".")
     key = parts[-2] if len(parts) >= 2 else parts[0]
     return _META_AXIS.get(key)
@@ -137,43 +151,6 @@ def generation_config(cfg: dict) -> dict:
     return out
 
 
-def _ffn_size(dim: int, multiple_of: int, ffn_dim_multiplier: float | None) -> int:
-    # Meta / MindFormers sizing rule when intermediate_size is not given explicitly
-    hidden = 4 * dim
-    if ffn_dim_multiplier is not None:
-        hidden = int((ffn_dim_multiplier + 0.01) * hidden)
-    hidden = int(2 * hidden / 3)
-    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
-
-
-def hf_config_from_ms(mc: dict) -> dict:
-    """HF ``config.json`` for a MindFormers llama ``model.model_config`` mapping."""
-    hidden = mc["hidden_size"]
-    inter = mc.get("intermediate_size") or _ffn_size(hidden, mc.get("multiple_of", 256), mc.get("ffn_dim_multiplier"))
-    cfg = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": hidden,
-        "intermediate_size": inter,
-        "num_hidden_layers": mc["num_layers"],
-        "num_attention_heads": mc["num_heads"],
-        "num_key_value_heads": mc.get("n_kv_heads") or mc["num_heads"],
-        "vocab_size": mc["vocab_size"],
-        "rms_norm_eps": mc.get("rms_norm_eps", 1e-5),
-        "rope_theta": mc.get("theta", 10000.0),
-        "max_position_embeddings": mc.get("max_position_embedding") or mc.get("seq_length", 2048),
-        "tie_word_embeddings": bool(mc.get("tie_word_embeddings", False)),
-        "hidden_act": "silu",
-        "attention_bias": bool(mc.get("qkv_has_bias", False)),
-    }
-    for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        if mc.get(k) is not None:
-            cfg[k] = mc[k]
-    if mc.get("rope_scaling"):
-        cfg["rope_scaling"] = dict(mc["rope_scaling"])
-    return cfg
-
-
 def hf_config_from_meta(params: dict, shapes: dict[str, tuple[int, ...]]) -> dict:
     """HF ``config.json`` equivalent of Meta's ``params.json`` (Llama 2 writes ``vocab_size: -1``: take the
     embedding's rows instead)."""
@@ -189,7 +166,7 @@ def hf_config_from_meta(params: dict, shapes: dict[str, tuple[int, ...]]) -> dic
         "intermediate_size": (
             shapes["layers.0.feed_forward.w1.weight"][0]
             if "layers.0.feed_forward.w1.weight" in shapes
-            else _ffn_size(dim, params.get("multiple_of", 256), params.get("ffn_dim_multiplier"))
+            else ffn_size(dim, params.get("multiple_of", 256), params.get("ffn_dim_multiplier"))
         ),
         "num_hidden_layers": params["n_layers"],
         "num_attention_heads": params["n_heads"],
@@ -210,7 +187,14 @@ SPEC = Spec(
     flags=flags,
     generation_config=generation_config,
     hf_config_from_ms=hf_config_from_ms,
-    meta_rules=META_RULES,
-    meta_concat_dim=meta_concat_dim,
-    hf_config_from_meta=hf_config_from_meta,
+    options={"qkv_concat": QKV_CONCAT},
+    formats={
+        "meta": Format(
+            rules=META_RULES,
+            files="consolidated.*.pth",
+            config=hf_config_from_meta,
+            config_file="params.json",
+            shard_axis=meta_shard_axis,
+        )
+    },
 )
