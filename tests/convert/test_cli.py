@@ -9,9 +9,9 @@ import sys
 import time
 
 import yaml
-from convert_helpers import LLAMA, REPO, listing, read_st_dir, synth_hf
 
 from mf_ext.convert.cli import main
+from tests.convert.convert_helpers import LLAMA, REPO, listing, read_st_dir, synth_hf
 
 
 def test_subcommands_round_trip_with_register_path(tmp_path, capsys):

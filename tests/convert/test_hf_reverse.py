@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from convert_helpers import plugin
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, make_hf_qwen2
 from transformers import AutoModelForCausalLM
+
+from tests.convert.convert_helpers import plugin
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, make_hf_qwen2
 
 
 def _logits(path, ids):

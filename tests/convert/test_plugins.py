@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from convert_helpers import REPO, read_st_dir
 
 from mf_ext.registry import builtin_plugins
+from tests.convert.convert_helpers import REPO, read_st_dir
 
 PLUGINS = builtin_plugins(REPO / "research")
 TINY = {

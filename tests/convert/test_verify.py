@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from convert_helpers import LLAMA, plugin
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
 from mf_ext.convert.verify import main
+from tests.convert.convert_helpers import LLAMA, plugin
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
 pytest.importorskip("mindspore")
 

@@ -1,4 +1,4 @@
-"""Small tokenizers (shared by tests/data and tests/train; import after putting this folder on sys.path) with the Llama 3 special tokens, built in the test (no network, vocab <= 512)."""
+"""Small tokenizers (shared by tests/data and tests/train: ``from tests.data.sft_tokenizers import ...``) with the Llama 3 special tokens, built in the test (no network, vocab <= 512)."""
 
 from __future__ import annotations
 

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sft_tokenizers import DEMO_DATA, make_bpe_tokenizer_dir, make_wordlevel_tokenizer  # noqa: E402
-
 from mf_ext.data.chat import IGNORE_INDEX, encode_conversation  # noqa: E402
 from mf_ext.data.preprocess import main, preprocess  # noqa: E402
 from mf_ext.data.sources import DataError, Record, to_messages  # noqa: E402
+from tests.data.sft_tokenizers import DEMO_DATA, make_bpe_tokenizer_dir, make_wordlevel_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 X = IGNORE_INDEX

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hf_fixtures import LLAMA31_ROPE_SCALING
 
 from mf_ext.migrate.cli import migrate_main
 from mf_ext.migrate.hf import ARCH_FIELDS
 from mf_ext.migrate.migrate import MigrationError, hf_config_to_yaml, migrate_text, yaml_to_hf_config
 from mf_ext.migrate.validate import validate_file
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "research" / "llama3_1"
@@ -312,11 +312,11 @@ def test_yaml_written_for_an_hf_config_runs_the_hf_weights_exactly(tmp_path):
     gives HF transformers' logits. Wrong theta, eps, kv heads or rope scaling in the YAML would show here."""
     import numpy as np
     import torch
-    from hf_fixtures import make_hf_llama
     from transformers import LlamaForCausalLM
 
     import mf_ext
     from mf_ext.registry import load_plugin
+    from tests.hf_fixtures import make_hf_llama
 
     hf_dir = make_hf_llama(tmp_path / "hf", rope_scaling=dict(LLAMA31_ROPE_SCALING), rms_norm_eps=1e-6,
                            rope_theta=50000.0, num_kv_heads=1)  # fmt: skip
