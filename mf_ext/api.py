@@ -18,8 +18,17 @@ from pathlib import Path
 
 from mf_ext.config import ConfigError, detect_device_target, load_config_ex, plugin_of
 
-# Files of a plug-in whose content decides what a conversion produces (part of the cache key).
-_CONVERTER_FILES = ("convert_weight.py", "convert_reversed.py", "weight_map.py")
+
+def converter_sources(plugin) -> list[Path]:
+    """Files of a family folder whose content decides what a conversion produces (part of the cache key): the
+    converter entry points, ``family.py``, and the modules its weight specs and HF-config mapping live in."""
+    fam = plugin.family
+    modules = {ref.partition(":")[0] for ref in fam.specs.values()}
+    if fam.hf_config:
+        modules.add(fam.hf_config)
+    files = [plugin.root / n for n in ("convert_weight.py", "convert_reversed.py", "family.py")]
+    files += [f for f in (plugin.module_file(m) for m in sorted(modules)) if f is not None]
+    return [f for f in files if f.is_file()]
 
 
 def _model_overrides(overrides: dict) -> dict:
@@ -76,9 +85,8 @@ def convert_cached(
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     engine = sorted((Path(__file__).resolve().parent / "convert").glob("*.py"))  # the engine's code counts too
-    for f in [*(plugin.root / n for n in _CONVERTER_FILES), *engine]:
-        if f.is_file():
-            h.update(f.read_bytes())
+    for f in [*converter_sources(plugin), *engine]:
+        h.update(f.read_bytes())
     h.update(json.dumps({"dtype": dtype, "qkv_concat": bool(qkv_concat), "src": str(src.resolve())}).encode())
     out_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "convert"
     out = out_dir / h.hexdigest()[:20] / "model.ckpt"

@@ -362,6 +362,23 @@ def family_for_hf_config(hf_config: dict, research_dir: str | os.PathLike | None
     raise RegistryError(f"several families read {what!r} ({names}); pass --model NAME or --register_path DIR")
 
 
+def family_of(cls: type):
+    """The :class:`~mf_ext.family.Family` of the loaded plug-in folder that defines ``cls`` (a model, config or
+    tokenizer class), or None for a class from elsewhere (MindFormers' built-ins)."""
+    module = getattr(cls, "__module__", "") or ""
+    for plugin in list(_PLUGINS.values()):
+        if module.startswith(plugin.package + "."):
+            return plugin.family
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if path:
+        real = Path(path).resolve()
+        for plugin in list(_PLUGINS.values()):
+            if real.is_relative_to(plugin.root):
+                return plugin.family
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

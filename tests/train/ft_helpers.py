@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.data.sft_tokenizers import DEMO_DATA, make_bpe_tokenizer_dir
+from tests.data.sft_tokenizers import DEMO_DATA, family_chat_template, make_bpe_tokenizer_dir
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -32,7 +32,7 @@ def make_workspace(root: Path, seq_length: int = 64) -> dict[str, Path]:
 
     tok = AutoTokenizer.from_pretrained(tok_dir)
     data = root / "demo.mindrecord"
-    preprocess(tok, DEMO_DATA, data, seq_length, progress=False)
+    preprocess(tok, DEMO_DATA, data, seq_length, progress=False, chat_template=family_chat_template())
     return {"root": root, "hf": hf, "tok": tok_dir, "data": data}
 
 
