@@ -105,10 +105,18 @@ def convert_cached(
 
 
 def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--convert") -> None:
-    """Take the architecture from an HF ``config.json`` (a file, or a folder holding one) via the plug-in config
-    class's ``from_hf_config``; only its ``HF_ARCHITECTURE_KEYS`` change."""
+    """Take the architecture from an HF ``config.json`` (a file, or a folder holding one): the family's mapping
+    (``Family.hf_config``, its ``arch_keys``) for a config class of a family folder, else the config class's own
+    ``from_hf_config`` / ``HF_ARCHITECTURE_KEYS``; only those keys change."""
+    from mf_ext.registry import family_of
+
     cfg_cls = next((e.cls for e in entries if e.module_type == "config"), None)
-    if cfg_cls is None or not hasattr(cfg_cls, "from_hf_config"):
+    fam = family_of(cfg_cls) if cfg_cls is not None else None
+    if fam is not None and fam.hf_config is not None:
+        derive, keys = fam.hf_mapping()[0], fam.arch_keys
+    elif cfg_cls is not None and hasattr(cfg_cls, "from_hf_config"):
+        derive, keys = cfg_cls.from_hf_config, getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ())
+    else:
         return
     path = Path(hf_config)
     path = path / "config.json" if path.is_dir() else path
@@ -117,7 +125,7 @@ def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--conver
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{who}: {str(path)!r} is not valid JSON ({exc})") from None
     try:
-        derived = cfg_cls.from_hf_config(hf)
+        derived = derive(hf)
     except (ValueError, TypeError, KeyError) as exc:
         detail = str(exc).removeprefix("config.json: ")
         raise ConfigError(f"{who}: {str(path)!r}: {detail}") from None
@@ -125,7 +133,7 @@ def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--conver
     # stay as the YAML says.
     model_config = cfg.model.model_config
     changed = []
-    for key in getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()):
+    for key in keys:
         value = getattr(derived, key, None) if not isinstance(derived, dict) else derived.get(key)
         if value is None and key.endswith("_token_id"):  # unset in config.json: the YAML's id is the better guess
             continue

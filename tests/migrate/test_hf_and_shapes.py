@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from mf_ext.migrate.cli import migrate_main
-from mf_ext.migrate.hf import ARCH_FIELDS
 from mf_ext.migrate.migrate import MigrationError, hf_config_to_yaml, migrate_text, yaml_to_hf_config
 from mf_ext.migrate.validate import validate_file
 from tests.hf_fixtures import LLAMA31_ROPE_SCALING
@@ -19,6 +18,13 @@ from tests.hf_fixtures import LLAMA31_ROPE_SCALING
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "research" / "llama3_1"
 FINETUNE = REPO / "configs" / "llama2" / "finetune_llama2_7b.yaml"
+
+# Architecture fields of an HF Llama config.json: a round trip HF -> YAML -> HF must keep each of them.
+ARCH_FIELDS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+    "vocab_size", "rms_norm_eps", "rope_theta", "rope_scaling", "max_position_embeddings", "tie_word_embeddings",
+    "bos_token_id", "eos_token_id", "pad_token_id", "hidden_act", "model_type",
+)  # fmt: skip
 
 # Meta's published config.json files (architecture fields), written out here as the independent reference.
 LLAMA3_8B_HF = {
