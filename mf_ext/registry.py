@@ -36,7 +36,26 @@ from pathlib import Path
 from mf_ext.errors import MfExtError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_RESEARCH = REPO_ROOT / "research"
+BUILTIN_PACKAGE = (
+    "mf_ext_families"  # what research/ is installed as (pyproject / setup.py): never a top-level `research`
+)
+
+
+def _builtin_research() -> Path:
+    """Where the built-in family folders are: this source tree's ``research/`` (a checkout or an editable install:
+    ``mf_ext`` is imported from beside ``pyproject.toml``), else the ``mf_ext_families`` folder a wheel installed
+    next to ``mf_ext`` (found without importing it)."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "research").is_dir():
+        return REPO_ROOT / "research"
+    installed = REPO_ROOT / BUILTIN_PACKAGE  # site-packages/mf_ext_families beside site-packages/mf_ext
+    if installed.is_dir():
+        return installed
+    spec = importlib.util.find_spec(BUILTIN_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else REPO_ROOT / "research"
+
+
+BUILTIN_RESEARCH = _builtin_research()
 PLUGIN_NAMESPACE = "mf_ext_plugins"
 CONVERT_FILE = "convert_weight.py"
 REVERSE_FILE = "convert_reversed.py"
