@@ -89,3 +89,12 @@ def test_training_forward_equals_peft_on_the_exported_adapter(lora_run):
         got = peft(torch.tensor(lora_run["ids"])).logits.float().numpy()
     diff = np.abs(got - lora_run["trained"]).max()
     assert diff <= 1e-4, diff
+
+
+def test_no_target_modules_and_no_family_default_is_a_one_line_error():
+    from mf_ext.config import ConfigError
+    from mf_ext.train.lora import LoraSettings, default_targets
+
+    assert LoraSettings.from_pet_config({"pet_type": "lora"}).target_modules is None  # the family decides
+    with pytest.raises(ConfigError, match=r"target_modules: not set, and \w+ \(not from a family folder\) declares no"):
+        default_targets(object())
