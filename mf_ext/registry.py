@@ -36,9 +36,8 @@ from pathlib import Path
 from mf_ext.errors import MfExtError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_PACKAGE = (
-    "mf_ext_families"  # what research/ is installed as (pyproject / setup.py): never a top-level `research`
-)
+# What research/ is installed as by a wheel (setup.py): never a top-level `research` package.
+BUILTIN_PACKAGE = "mf_ext_families"
 
 
 def _builtin_research() -> Path:
