@@ -244,7 +244,13 @@ def _is_mindformers_yaml(path: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- run
-def _plugin(args, sub: str):
+def _plugin(
+    model: str | None,
+    register_path: str | None,
+    input_path: str | None = None,
+    hf_config: str | None = None,
+    sub: str = "hf_to_ms",
+):
     """The family folder: ``--model`` (a family's model name), ``--register_path``, else the family that reads the
     source's ``config.json`` (``--hf_config``; the HF folder for hf_to_ms; the one kept beside a MindSpore
     checkpoint for ms_to_hf)."""
@@ -252,19 +258,21 @@ def _plugin(args, sub: str):
 
     from mf_ext import registry
 
-    if args.model:
-        return registry.plugin_for_model(args.model)
-    if args.register_path:
-        return registry.load_plugin(args.register_path)
-    if args.hf_config:
-        cfg_file = Path(args.hf_config)
+    if model:
+        return registry.plugin_for_model(model)
+    if register_path:
+        return registry.load_plugin(register_path)
+    if hf_config:
+        cfg_file = Path(hf_config)
+    elif input_path is None:
+        raise CliError("pass --model NAME (see mf-ext models) or --register_path DIR")
     elif sub == "hf_to_ms":
-        cfg_file = Path(args.input_path) / "config.json"
+        cfg_file = Path(input_path) / "config.json"
     else:
         from mf_ext.convert.engine import find_source_config
 
-        found = find_source_config(args.input_path)
-        cfg_file = Path(found) if found is not None else Path(str(args.input_path) + ".config.json")
+        found = find_source_config(input_path)
+        cfg_file = Path(found) if found is not None else Path(str(input_path) + ".config.json")
     if not cfg_file.is_file():
         raise CliError(
             f"no --model or --register_path, and no config.json to pick the family from ({str(cfg_file)!r} does "
@@ -293,7 +301,7 @@ def _run(sub: str, args) -> int:
 
         result = resplit(args.input_path, args.output_path, format=args.format, **kw)
     else:
-        plugin = _plugin(args, sub)
+        plugin = _plugin(args.model, args.register_path, args.input_path, args.hf_config, sub)
         if sub == "hf_to_ms":
             fn = plugin.convert_pt_to_ms
             kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
