@@ -190,10 +190,10 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
             raise ConfigError(
                 f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             ) from None
-    from mf_ext.train.export import is_train_state
+    from mf_ext.convert.train_state import is_train_state
 
     # A finetune checkpoint also holds optimizer state and counters (adam_m.*, global_step, ...): not model weights.
-    params = {k: v for k, v in params.items() if not is_train_state(k)}
+    params = {k: v for k, v in params.items() if not is_train_state(k, params)}
     model_params = {p.name: p for p in model.get_parameters()}
     model_names = set(model_params)
     # A checkpoint in another float dtype than the model's parameters (bf16 weights, fp32 model on CPU) is cast to

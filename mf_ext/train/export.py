@@ -14,17 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Names MindSpore optimizers / our run loop add to a training checkpoint (not model weights).
-_STATE_PREFIXES = ("adam_m.", "adam_v.", "moments.", "accum.", "moment1.", "moment2.")
-_STATE_NAMES = {
-    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "step_num", "epoch_num",
-    "scale_sense", "loss_scale", "global_batch_size", "current_iterator_step", "last_overflow_iterator_step",
-}  # fmt: skip
-
-
-def is_train_state(name: str) -> bool:
-    """True for optimizer state and run counters that a finetune checkpoint holds beside the model weights."""
-    return name in _STATE_NAMES or name.startswith(_STATE_PREFIXES)
+# one filter for optimizer state and run counters, shared with `mf-ext convert ms_to_hf` and checkpoint loading
+from mf_ext.convert.train_state import is_train_state
 
 
 def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -35,12 +26,8 @@ def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
 
     if not Path(checkpoint).is_file():
         raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
-    out = {}
-    for name, p in ms.load_checkpoint(str(checkpoint)).items():
-        if is_train_state(name):
-            continue
-        out[name] = p.asnumpy()
-    return out
+    loaded = ms.load_checkpoint(str(checkpoint))
+    return {name: p.asnumpy() for name, p in loaded.items() if not is_train_state(name, loaded)}
 
 
 def lora_scale_of(config) -> float | None:
