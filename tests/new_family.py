@@ -219,3 +219,176 @@ def write_family(folder: Path, *, swap_gate_up: bool = False) -> Path:
     _copy_renamed(LLAMA_DIR / "llama3_1_config.py", folder / "mistral_like_config.py")
     _copy_renamed(LLAMA_DIR / "llama3_1_model.py", folder / "mistral_like_model.py")
     return folder
+
+
+# ------------------------------------------------------------------------------------------------- InternLM2-style
+# A remote-code format (no transformers class): the reference is its exact native twin, HF LlamaForCausalLM, and
+# reference.py turns the twin's checkpoint into the InternLM2 layout (to_format), written from InternLM2's modeling
+# code -- never from this folder's spec.
+
+INTERNLM2_FAMILY_PY = '''
+"""An InternLM2-style family (test folder): InternLM2's checkpoint layout (fused ``wqkv``), Llama's architecture."""
+
+from mf_ext.family import Family, Reference
+
+from .hf_config import ARCH_KEYS
+
+_TINY = {"vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+         "num_attention_heads": 8, "max_position_embeddings": 256, "pad_token_id": 0}
+
+FAMILY = Family(
+    name="internlm2_like",
+    model_names=("internlm2_like",),
+    hf_architectures=("InternLM2ForCausalLM",),
+    hf_model_types=("internlm2",),
+    specs={"hf": "weight_map:SPEC"},
+    classes={"config": "internlm2_like_config.InternLM2LikeConfig",
+             "model": "internlm2_like_model.InternLM2LikeForCausalLM"},
+    hf_config="hf_config",
+    arch_keys=ARCH_KEYS,
+    yamls={"predict": "predict.yaml"},
+    reference=Reference(
+        model="transformers:LlamaForCausalLM",
+        config="transformers:LlamaConfig",
+        tiny={"gqa4": {**_TINY, "num_key_value_heads": 2}, "gqa2": {**_TINY, "num_key_value_heads": 4}},
+        to_format="reference:to_internlm2",
+    ),
+)
+'''
+
+INTERNLM2_REFERENCE_PY = '''
+"""HF LlamaForCausalLM (the exact native twin) -> InternLM2's checkpoint layout.
+
+Layout from InternLM2's remote code (``modeling_internlm2.py`` of internlm/internlm2-chat-7b):
+``InternLM2Attention.forward`` computes ``qkv_states = self.wqkv(hidden_states)`` and
+``rearrange(qkv_states, "b q (h gs d) -> b q h gs d", gs=2 + self.num_key_value_groups, d=self.head_dim)``, then
+takes the first ``num_key_value_groups`` heads of each group as queries, ``[..., -2, :]`` as the key and
+``[..., -1, :]`` as the value: the rows of ``wqkv`` are, per key/value head, its query heads, its key, its value.
+Names: ``model.tok_embeddings``, ``attention.wqkv`` / ``attention.wo``, ``feed_forward.w1`` (gate) / ``w3`` (up) /
+``w2`` (down), ``attention_norm``, ``ffn_norm``, ``model.norm``, ``output``. Rotary embedding: rotate-half, as Llama.
+"""
+
+import numpy as np
+
+
+def to_internlm2(sd: dict, cfg: dict):
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    head_dim = cfg["hidden_size"] // heads
+    rep = heads // kv
+    out = {
+        "model.tok_embeddings.weight": sd["model.embed_tokens.weight"],
+        "model.norm.weight": sd["model.norm.weight"],
+        "output.weight": sd["lm_head.weight"],
+    }
+    for i in range(cfg["num_hidden_layers"]):
+        a, m, o = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp.", f"model.layers.{i}."
+        hidden = sd[a + "q_proj.weight"].shape[1]
+        q = sd[a + "q_proj.weight"].reshape(kv, rep, head_dim, hidden)
+        k = sd[a + "k_proj.weight"].reshape(kv, 1, head_dim, hidden)
+        v = sd[a + "v_proj.weight"].reshape(kv, 1, head_dim, hidden)
+        out[o + "attention.wqkv.weight"] = np.concatenate([q, k, v], axis=1).reshape(-1, hidden)
+        out[o + "attention.wo.weight"] = sd[a + "o_proj.weight"]
+        out[o + "feed_forward.w1.weight"] = sd[m + "gate_proj.weight"]
+        out[o + "feed_forward.w3.weight"] = sd[m + "up_proj.weight"]
+        out[o + "feed_forward.w2.weight"] = sd[m + "down_proj.weight"]
+        out[o + "attention_norm.weight"] = sd[o + "input_layernorm.weight"]
+        out[o + "ffn_norm.weight"] = sd[o + "post_attention_layernorm.weight"]
+    config = {
+        "architectures": ["InternLM2ForCausalLM"], "model_type": "internlm2", "bias": False, "hidden_act": "silu",
+        **{k: cfg[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                               "num_key_value_heads", "vocab_size", "rms_norm_eps", "rope_theta",
+                               "max_position_embeddings", "tie_word_embeddings", "bos_token_id", "eos_token_id",
+                               "pad_token_id")},
+    }
+    return out, config
+'''
+
+INTERNLM2_HF_CONFIG_PY = '''
+"""InternLM2 config.json <-> model_config: Llama's mapping (copied beside it as _base_mapping.py)."""
+
+from . import _base_mapping as _base
+from ._base_mapping import ARCH_KEYS, LLAMA3_ROPE_KEYS, normalize_rope_scaling  # noqa: F401 (the config class)
+
+
+def to_model_config(hf: dict) -> dict:
+    if hf.get("model_type", "internlm2") != "internlm2":
+        raise ValueError(f"config.json: model_type {hf.get('model_type')!r} is not 'internlm2'")
+    if hf.get("bias", False):
+        raise ValueError("config.json: bias=true is not supported")
+    return _base.to_model_config({**hf, "model_type": "llama"})
+
+
+def to_hf_config(mc: dict) -> dict:
+    out = _base.to_hf_config(mc)
+    out.update(architectures=["InternLM2ForCausalLM"], model_type="internlm2", bias=False)
+    return out
+'''
+
+INTERNLM2_WEIGHT_MAP_PY = '''
+"""InternLM2's names and fused wqkv <-> this folder's model (MindFormers' Llama names), as data."""
+
+from mf_ext.convert.spec import {LAYOUT_IMPORT}, Rename, Spec, Split
+
+from .hf_config import to_hf_config
+
+O, MA, MF = "model.layers.{L}.", "model.layers.{L}.attention.", "model.layers.{L}.feed_forward."
+Q, KV, UP = ("heads*head_dim", "hidden"), ("kv_heads*head_dim", "hidden"), ("inter", "hidden")
+RULES = (
+    Rename("model.tok_embeddings.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
+    Rename("model.norm.weight", "model.norm_out.weight", ("hidden",)),
+    Rename("output.weight", "lm_head.weight", ("vocab", "hidden")),
+    Split(MA + "wqkv.weight", (MA + "wq.weight", MA + "wk.weight", MA + "wv.weight"), (Q, KV, KV), {LAYOUT}),
+    Rename(MA + "wo.weight", MA + "wo.weight", ("hidden", "heads*head_dim")),
+    Rename(MF + "w1.weight", MF + "w1.weight", UP),
+    Rename(MF + "w3.weight", MF + "w3.weight", UP),
+    Rename(MF + "w2.weight", MF + "w2.weight", ("hidden", "inter")),
+    Rename(O + "attention_norm.weight", O + "attention_norm.weight", ("hidden",)),
+    Rename(O + "ffn_norm.weight", O + "ffn_norm.weight", ("hidden",)),
+)
+
+
+def dims(cfg: dict) -> dict:
+    heads = cfg["num_attention_heads"]
+    return {
+        "layers": cfg["num_hidden_layers"], "hidden": cfg["hidden_size"], "heads": heads,
+        "kv_heads": cfg.get("num_key_value_heads") or heads, "head_dim": cfg["hidden_size"] // heads,
+        "inter": cfg["intermediate_size"], "vocab": cfg["vocab_size"],
+    }
+
+
+SPEC = Spec(name="internlm2_like", rules=RULES, dims=dims, hf_config_from_ms=to_hf_config)
+'''
+
+INTERNLM2_PACKINGS = {
+    "groups": ("QkvGroups", 'QkvGroups("kv_heads")'),  # InternLM2's: per kv head [q heads, k, v]
+    "concat": ("Concat", "Concat()"),  # wrong: all q rows, then k, then v
+}
+
+
+def write_internlm2_family(folder: Path, *, packing: str = "groups") -> Path:
+    """Write the InternLM2-style family folder; ``packing="concat"`` plants a wrong ``wqkv`` packing (the same
+    shapes and bytes, in another order: a round trip cannot see it)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    layout_import, layout = INTERNLM2_PACKINGS[packing]
+    predict = PREDICT_YAML.replace("mistral_like", "internlm2_like").replace("MistralLike", "InternLM2Like")
+    files = {
+        "family.py": INTERNLM2_FAMILY_PY,
+        "reference.py": INTERNLM2_REFERENCE_PY,
+        "hf_config.py": INTERNLM2_HF_CONFIG_PY,
+        "weight_map.py": INTERNLM2_WEIGHT_MAP_PY.replace("{LAYOUT_IMPORT}", layout_import).replace("{LAYOUT}", layout),
+        "convert_weight.py": CONVERT_WEIGHT_PY,
+        "convert_reversed.py": CONVERT_REVERSED_PY,
+        "predict.yaml": predict,
+    }
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    (folder / "_base_mapping.py").write_text((LLAMA_DIR / "hf_config.py").read_text(encoding="utf-8"))
+    for src, dst in (
+        ("llama3_1_config.py", "internlm2_like_config.py"),
+        ("llama3_1_model.py", "internlm2_like_model.py"),
+    ):
+        text = (LLAMA_DIR / src).read_text(encoding="utf-8")
+        text = text.replace("llama3_1_config", "internlm2_like_config").replace("Llama3", "InternLM2Like")
+        (folder / dst).write_text(text, encoding="utf-8")
+    return folder

@@ -1,8 +1,8 @@
 """A new family is a new folder: a Mistral-style family written into a temporary folder (tests/new_family.py) is
 found through --register_path, converts, passes the Family-driven parity test and gets a YAML from its own classes
--- with no edit under mf_ext/. A deliberately wrong mapping in the same folder passes a round trip and fails parity.
-
-(The InternLM2-style fused-``wqkv`` folder test waits for the engine's ``Split`` rule, issue 9 item 3.)
+-- with no edit under mf_ext/. So does an InternLM2-style converter (remote-code layout: fused ``wqkv`` split into
+``wq/wk/wv``, its reference synthesised from the native twin through ``reference.to_format``). A deliberately wrong
+mapping or packing in such a folder passes a round trip and fails parity.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 
 from tests.convert.convert_helpers import read_st_dir
 from tests.family_parity import check_parity, reference_checkpoint, reference_model
-from tests.new_family import write_family
+from tests.new_family import write_family, write_internlm2_family
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,29 @@ def test_migrate_writes_the_new_family_classes_never_another_family(plugin, fold
     # this folder is neither, so the error names what is known
     assert migrate_main(["--hf_config", str(cfg), "--output", str(tmp_path / "x.yaml")]) == 2
     assert "no family reads architectures ['MistralForCausalLM']" in capsys.readouterr().err
+
+
+def test_internlm2_style_folder_passes_parity(tmp_path, monkeypatch):
+    from mf_ext.registry import load_plugin
+
+    monkeypatch.chdir(tmp_path)
+    plugin = load_plugin(write_internlm2_family(tmp_path / "families" / "internlm2_like"))
+    src = reference_checkpoint(plugin.family, reference_model(plugin.family, "gqa2"), tmp_path / "hf")
+    assert "model.layers.0.attention.wqkv.weight" in read_st_dir(src)  # the remote-code layout, from to_format
+    plugin.convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+    plugin.convert_ms_to_pt(tmp_path / "w.ckpt", tmp_path / "back", progress=False)
+    assert read_st_dir(tmp_path / "back") == read_st_dir(src)
+    check_parity(plugin, "gqa4", tmp_path / "parity")
+
+
+def test_a_wrong_wqkv_packing_round_trips_but_fails_parity(tmp_path, monkeypatch):
+    from mf_ext.registry import load_plugin
+
+    monkeypatch.chdir(tmp_path)
+    bad = load_plugin(write_internlm2_family(tmp_path / "bad" / "internlm2_like", packing="concat"))
+    src = reference_checkpoint(bad.family, reference_model(bad.family, "gqa4"), tmp_path / "hf")
+    bad.convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+    bad.convert_ms_to_pt(tmp_path / "w.ckpt", tmp_path / "back", progress=False)
+    assert read_st_dir(tmp_path / "back") == read_st_dir(src)  # a round trip cannot see it ...
+    with pytest.raises(AssertionError, match="max \\|delta logits\\|"):  # ... the reference can
+        check_parity(bad, "gqa4", tmp_path / "parity")

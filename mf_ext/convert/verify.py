@@ -127,11 +127,16 @@ def run(args) -> int:
     t0 = time.perf_counter()
     seq = int(ids.shape[1] + max(args.steps, 1) + 8)
     names = _tensor_names(ms_path)
-    overrides = {
-        "model.model_config.seq_length": seq,
-        "model.model_config.batch_size": 1,
-        "model.model_config.qkv_concat": any(".w_qkv." in n for n in names),
-    }
+    overrides = {"model.model_config.seq_length": seq, "model.model_config.batch_size": 1}
+    # layout options of the checkpoint (fused projections ...): what the family's spec detects in its names, for the
+    # options the model config has a key of the same name for
+    if family.specs:
+        import yaml
+
+        mc = ((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("model") or {}).get("model_config") or {}
+        for name, option in getattr(family.spec(), "options", {}).items():
+            if name in mc and option.detect is not None:
+                overrides[f"model.model_config.{name}"] = bool(option.detect(names))
     cfg, entries = load_config_ex(str(config), str(plugin.root), overrides)
     apply_hf_architecture(cfg, entries, hf_dir, who="verify")
     model = build_model_from_config(cfg, checkpoint=ms_path, mode=args.mode)

@@ -344,9 +344,8 @@ def test_declared_option_default_and_detection(tmp_path):
 
 
 def test_meta_format_refuses_qkv_concat(tmp_path):
-    from test_formats import _to_meta
-
     from tests.convert.convert_helpers import plugin
+    from tests.convert.test_formats import _to_meta
     from tests.hf_fixtures import make_hf_llama
 
     hf = make_hf_llama(tmp_path / "hf", dtype="float32")
