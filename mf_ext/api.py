@@ -24,8 +24,17 @@ from pathlib import Path
 from mf_ext.config import ConfigError, detect_device_target, load_config_ex, plugin_of
 from mf_ext.errors import MfExtError
 
-# Files of a plug-in whose content decides what a conversion produces (part of the cache key).
-_CONVERTER_FILES = ("convert_weight.py", "convert_reversed.py", "weight_map.py")
+
+def converter_sources(plugin) -> list[Path]:
+    """Files of a family folder whose content decides what a conversion produces (part of the cache key): the
+    converter entry points, ``family.py``, and the modules its weight specs and HF-config mapping live in."""
+    fam = plugin.family
+    modules = {ref.partition(":")[0] for ref in fam.specs.values()}
+    if fam.hf_config:
+        modules.add(fam.hf_config)
+    files = [plugin.root / n for n in ("convert_weight.py", "convert_reversed.py", "family.py")]
+    files += [f for f in (plugin.module_file(m) for m in sorted(modules)) if f is not None]
+    return [f for f in files if f.is_file()]
 
 
 def _model_overrides(overrides: dict) -> dict:
@@ -82,9 +91,8 @@ def convert_cached(
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     engine = sorted((Path(__file__).resolve().parent / "convert").glob("*.py"))  # the engine's code counts too
-    for f in [*(plugin.root / n for n in _CONVERTER_FILES), *engine]:
-        if f.is_file():
-            h.update(f.read_bytes())
+    for f in [*converter_sources(plugin), *engine]:
+        h.update(f.read_bytes())
     h.update(json.dumps({"dtype": dtype, "qkv_concat": bool(qkv_concat), "src": str(src.resolve())}).encode())
     out_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "convert"
     out = out_dir / h.hexdigest()[:20] / "model.ckpt"
@@ -125,10 +133,18 @@ def _takes_keyword(fn, name: str) -> bool:
 
 
 def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--convert") -> None:
-    """Take the architecture from an HF ``config.json`` (a file, or a folder holding one) via the plug-in config
-    class's ``from_hf_config``; only its ``HF_ARCHITECTURE_KEYS`` change."""
+    """Take the architecture from an HF ``config.json`` (a file, or a folder holding one): the family's mapping
+    (``Family.hf_config``, its ``arch_keys``) for a config class of a family folder, else the config class's own
+    ``from_hf_config`` / ``HF_ARCHITECTURE_KEYS``; only those keys change."""
+    from mf_ext.registry import family_of
+
     cfg_cls = next((e.cls for e in entries if e.module_type == "config"), None)
-    if cfg_cls is None or not hasattr(cfg_cls, "from_hf_config"):
+    fam = family_of(cfg_cls) if cfg_cls is not None else None
+    if fam is not None and fam.hf_config is not None:
+        derive, keys = fam.hf_mapping()[0], fam.arch_keys
+    elif cfg_cls is not None and hasattr(cfg_cls, "from_hf_config"):
+        derive, keys = cfg_cls.from_hf_config, getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ())
+    else:
         return
     path = Path(hf_config)
     path = path / "config.json" if path.is_dir() else path
@@ -137,7 +153,7 @@ def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--conver
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{who}: {str(path)!r} is not valid JSON ({exc})") from None
     try:
-        derived = cfg_cls.from_hf_config(hf)
+        derived = derive(hf)
     except (ValueError, TypeError, KeyError) as exc:
         detail = str(exc).removeprefix("config.json: ")
         raise ConfigError(f"{who}: {str(path)!r}: {detail}") from None
@@ -145,7 +161,7 @@ def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--conver
     # stay as the YAML says.
     model_config = cfg.model.model_config
     changed = []
-    for key in getattr(cfg_cls, "HF_ARCHITECTURE_KEYS", ()):
+    for key in keys:
         value = getattr(derived, key, None) if not isinstance(derived, dict) else derived.get(key)
         if value is None and key.endswith("_token_id"):  # unset in config.json: the YAML's id is the better guess
             continue

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "export a finetuned checkpoint (merged LoRA) to HF, or its adapter to PEFT",
     ),
-    "migrate": ("mf_ext.migrate.cli", "migrate_main", "migrate a Llama 2 YAML to Llama 3, or HF config.json to YAML"),
+    "migrate": ("mf_ext.migrate.cli", "migrate_main", "migrate a YAML to a family preset, or HF config.json to YAML"),
     "validate": ("mf_ext.migrate.cli", "validate_main", "check a YAML without building the model"),
     "models": ("mf_ext.cli", "models_main", "list the model families (built-in and installed) and their names"),
 }

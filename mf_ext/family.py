@@ -82,10 +82,12 @@ class Family:
         hf_config: ``"module"`` of the folder holding two pure functions, ``to_model_config(hf: dict) -> dict``
             (HF ``config.json`` -> MindFormers ``model_config`` architecture keys) and ``to_hf_config(mc: dict) ->
             dict`` (the way back). The config class and the weight spec both use them: the mapping exists once.
+            Optionally ``check_model_config(mc: dict) -> list[(key, message)]`` for ``mf-ext validate``.
         arch_keys: the ``model_config`` keys that describe the architecture (taken from ``config.json`` by
             ``--convert``; the YAML keeps every other key).
         yamls: role (``predict``, ``finetune``, ``demo``) -> YAML file of the folder.
-        presets: ``"module:ATTR"`` of a dict of migration presets (``mf-ext migrate --to NAME``), or None.
+        presets: ``"module:ATTR"`` of a dict name -> :class:`mf_ext.migrate.presets.Preset` (``mf-ext migrate --config
+            X --to NAME``), or None.
         chat_template: Jinja chat template for tokenizers that carry none (``mf-ext data``), or None.
         lora_targets: default LoRA target cells (regex on cell names, MindFormers' ``target_modules`` syntax).
         reference: the independent parity reference (:class:`Reference`); None only for legacy folders.
@@ -199,6 +201,40 @@ class Family:
             raise FamilyError(
                 f"family {self.name!r}: {self.hf_config}.py must define to_model_config(hf) and to_hf_config(mc)"
             ) from None
+
+    def check_model_config(self, model_config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Family-specific problems of a YAML ``model_config`` (YAML values over the config class's defaults) for
+        ``mf-ext validate``: the ``check_model_config(mc)`` of the ``hf_config`` module when it defines one, else
+        whatever ``to_hf_config(mc)`` refuses. Each is ``(key path below model_config, message)``."""
+        if self.hf_config is None:
+            return []
+        mod = self._plugin().import_module(self.hf_config)
+        check = getattr(mod, "check_model_config", None)
+        if callable(check):
+            return [(str(k), str(m)) for k, m in check(dict(model_config))]
+        try:
+            self.hf_mapping()[1](dict(model_config))
+        except (ValueError, TypeError, KeyError) as exc:
+            return [("", str(exc))]
+        return []
+
+    def load_mindformers_config(self) -> type | None:
+        """The MindFormers config class named by ``mindformers_config`` (imports MindFormers), or None."""
+        if not self.mindformers_config:
+            return None
+        import importlib
+
+        module, sep, attr = self.mindformers_config.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr) if sep else None
+        except (ImportError, AttributeError):  # another MindFormers version: nothing to compare against
+            return None
+
+    def reference_to_format(self) -> Callable | None:
+        """The ``reference.to_format`` function of the folder (remote-code layouts), or None."""
+        if self.reference is None or self.reference.to_format is None:
+            return None
+        return self._attr(self.reference.to_format, "reference.to_format")
 
     def load_presets(self) -> dict:
         """Migration presets (name -> preset), or {}."""

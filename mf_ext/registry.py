@@ -36,7 +36,25 @@ from pathlib import Path
 from mf_ext.errors import MfExtError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_RESEARCH = REPO_ROOT / "research"
+# What research/ is installed as by a wheel (setup.py): never a top-level `research` package.
+BUILTIN_PACKAGE = "mf_ext_families"
+
+
+def _builtin_research() -> Path:
+    """Where the built-in family folders are: this source tree's ``research/`` (a checkout or an editable install:
+    ``mf_ext`` is imported from beside ``pyproject.toml``), else the ``mf_ext_families`` folder a wheel installed
+    next to ``mf_ext`` (found without importing it)."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "research").is_dir():
+        return REPO_ROOT / "research"
+    installed = REPO_ROOT / BUILTIN_PACKAGE  # site-packages/mf_ext_families beside site-packages/mf_ext
+    if installed.is_dir():
+        return installed
+    spec = importlib.util.find_spec(BUILTIN_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else REPO_ROOT / "research"
+
+
+BUILTIN_RESEARCH = _builtin_research()
 PLUGIN_NAMESPACE = "mf_ext_plugins"
 CONVERT_FILE = "convert_weight.py"
 REVERSE_FILE = "convert_reversed.py"
@@ -360,6 +378,23 @@ def family_for_hf_config(hf_config: dict, research_dir: str | os.PathLike | None
         raise RegistryError(f"no family reads architectures {what!r}; known: {', '.join(known) or '(none)'}")
     names = ", ".join(p.family.name for p in matches)
     raise RegistryError(f"several families read {what!r} ({names}); pass --model NAME or --register_path DIR")
+
+
+def family_of(cls: type):
+    """The :class:`~mf_ext.family.Family` of the loaded plug-in folder that defines ``cls`` (a model, config or
+    tokenizer class), or None for a class from elsewhere (MindFormers' built-ins)."""
+    module = getattr(cls, "__module__", "") or ""
+    for plugin in list(_PLUGINS.values()):
+        if module.startswith(plugin.package + "."):
+            return plugin.family
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if path:
+        real = Path(path).resolve()
+        for plugin in list(_PLUGINS.values()):
+            if real.is_relative_to(plugin.root):
+                return plugin.family
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,11 +1,8 @@
-import os
-import sys
-from pathlib import Path
+"""Test-wide settings. ``tests`` is a package (``from tests.hf_fixtures import ...``); pyproject's
+``[tool.pytest.ini_options] pythonpath = ["."]`` puts this checkout first on ``sys.path``, so the tests exercise this
+checkout's ``mf_ext`` whatever an editable install points at (tests/test_package.py checks it)."""
 
-TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TESTS_DIR.parent
-sys.path.insert(0, str(TESTS_DIR))  # for `from hf_fixtures import ...` from any test sub-folder
-sys.path.insert(0, str(REPO_ROOT))  # test this checkout's mf_ext, whatever an editable install points at
+import os
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

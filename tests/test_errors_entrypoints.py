@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hf_fixtures import make_hf_llama
+
+from tests.hf_fixtures import make_hf_llama
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "research" / "llama3_1"

@@ -66,8 +66,11 @@ def test_every_builtin_family_declares_a_reference_and_resolves_its_references()
         assert fam.reference is not None and fam.reference.tiny, fam.name
         for fmt in fam.specs:
             assert fam.spec(fmt).rules, (fam.name, fmt)
-        to_mc, to_hf = fam.hf_mapping()
-        assert callable(to_mc) and callable(to_hf)
+        if fam.hf_config is not None:
+            to_mc, to_hf = fam.hf_mapping()
+            assert callable(to_mc) and callable(to_hf)
+        for preset in fam.load_presets().values():
+            assert preset.name and preset.description, (fam.name, preset)
         for role in fam.yamls:
             assert fam.yaml(role).is_file(), (fam.name, role)
 

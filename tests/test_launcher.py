@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
+
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_YAML = REPO / "research" / "llama3_1" / "predict_demo.yaml"

@@ -76,8 +76,8 @@ def _models():
 
         @model_validator(mode="after")
         def _one_source(self):
-            if bool(self.model) == bool(self.register_path):
-                raise ValueError("give exactly one of --model NAME or --register_path DIR")
+            if self.model and self.register_path:
+                raise ValueError("give one of --model NAME or --register_path DIR, not both")
             return self
 
     class HfToMs(_WithModel):
@@ -138,7 +138,8 @@ def _parser():
                 "--model",
                 type=str | None,
                 default=None,
-                help="model name served by a built-in plug-in (llama, llama3_1, qwen2, ...)",
+                help="model name of a built-in or installed family (llama, qwen2, ...; see mf-ext models); default: "
+                "the family that reads the checkpoint's config.json architectures",
             )
             p.add_argument(
                 "--register_path",
@@ -243,12 +244,47 @@ def _is_mindformers_yaml(path: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- run
-def _plugin(model: str | None, register_path: str | None):
+def _plugin(
+    model: str | None,
+    register_path: str | None,
+    input_path: str | None = None,
+    hf_config: str | None = None,
+    sub: str = "hf_to_ms",
+):
+    """The family folder: ``--model`` (a family's model name), ``--register_path``, else the family that reads the
+    source's ``config.json`` (``--hf_config``; the HF folder for hf_to_ms; the one kept beside a MindSpore
+    checkpoint for ms_to_hf)."""
+    import json
+
     from mf_ext import registry
 
     if model:
         return registry.plugin_for_model(model)
-    return registry.load_plugin(register_path)
+    if register_path:
+        return registry.load_plugin(register_path)
+    if hf_config:
+        cfg_file = Path(hf_config)
+    elif input_path is None:
+        raise CliError("pass --model NAME (see mf-ext models) or --register_path DIR")
+    elif sub == "hf_to_ms":
+        cfg_file = Path(input_path) / "config.json"
+    else:
+        from mf_ext.convert.engine import find_source_config
+
+        found = find_source_config(input_path)
+        cfg_file = Path(found) if found is not None else Path(str(input_path) + ".config.json")
+    if not cfg_file.is_file():
+        raise CliError(
+            f"no --model or --register_path, and no config.json to pick the family from ({str(cfg_file)!r} does "
+            "not exist): pass --model NAME (see mf-ext models) or --register_path DIR"
+        )
+    try:
+        hf = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{str(cfg_file)!r} is not valid JSON ({exc})") from None
+    if not isinstance(hf, dict):
+        raise CliError(f"{str(cfg_file)!r}: expected a JSON object, got {type(hf).__name__}")
+    return registry.family_for_hf_config(hf)
 
 
 def _run(sub: str, args) -> int:
@@ -265,7 +301,7 @@ def _run(sub: str, args) -> int:
 
         result = resplit(args.input_path, args.output_path, format=args.format, **kw)
     else:
-        plugin = _plugin(args.model, args.register_path)
+        plugin = _plugin(args.model, args.register_path, args.input_path, args.hf_config, sub)
         if sub == "hf_to_ms":
             fn = plugin.convert_pt_to_ms
             kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
@@ -316,9 +352,19 @@ def _legacy(argv: list[str]) -> int:
     p.add_argument("--dry_run", action="store_true")
     p.add_argument("--format", choices=("ckpt", "safetensors"), default=None)
     # accepted for compatibility; the architecture comes from config.json
-    for extra in ("--n_head", "--hidden_size", "--layers", "--is_pretrain", "--telechat_type", "--config"):
+    for extra in ("--n_head", "--hidden_size", "--layers", "--is_pretrain", "--config"):
         p.add_argument(extra, default=None, help=argparse.SUPPRESS)
-    ns = p.parse_args(argv)
+    # MindFormers' convert_weight.py hands any other `--key value` pair to its per-model converter (a family's own
+    # flags); ours read the architecture from config.json, so such pairs are accepted and reported as ignored
+    ns, rest = p.parse_known_args(argv)
+    keys = rest[0::2]
+    if len(rest) % 2 or not all(k.startswith("--") and len(k) > 2 for k in keys):
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    if keys:
+        print(
+            f"mf-ext convert: note: ignoring {', '.join(keys)} (the architecture comes from config.json)",
+            file=sys.stderr,
+        )
     if ns.dtype in ("None", "none", ""):
         ns.dtype = None
     out = ns.output_path

@@ -2,7 +2,7 @@
 
     mf-ext verify --register_path research/llama3_1 --hf_path HF_DIR --ms_path llama.ckpt [--prompt TEXT]
 
-Runs HF transformers (eager attention) on ``HF_DIR`` and the plug-in's MindSpore model (its ``predict.yaml``, the
+Runs HF transformers (eager attention) on ``HF_DIR`` and the family's MindSpore model (its predict YAML, the
 architecture taken from ``HF_DIR/config.json``) with the converted ``MS`` checkpoint on the same ids; prints the
 max |logits difference|, how many of ``--steps`` greedy tokens agree, and PASS/FAIL against ``--tolerance``.
 Exit status 0 on PASS, 1 on FAIL or error.
@@ -35,12 +35,16 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--register_path", help="plug-in folder (its predict.yaml builds the MindSpore model)")
-    src.add_argument("--model", help="model name served by a built-in plug-in (llama, qwen2, ...)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--register_path", help="family folder (its predict YAML builds the MindSpore model)")
+    src.add_argument(
+        "--model",
+        help="model name of a built-in or installed family (llama, ...; see mf-ext models); default: the family "
+        "that reads HF_DIR/config.json",
+    )
     p.add_argument("--hf_path", required=True, help="HF checkpoint folder (the reference)")
     p.add_argument("--ms_path", required=True, help="converted MindSpore checkpoint (.ckpt or safetensors folder)")
-    p.add_argument("--config", default=None, help="model YAML (default: <plug-in>/predict.yaml)")
+    p.add_argument("--config", default=None, help="model YAML (default: the family's predict YAML)")
     p.add_argument("--prompt", default=None, help="text to tokenize with HF_DIR's tokenizer (default: fixed ids)")
     p.add_argument("--seq", type=int, default=16, help="number of fixed ids when no --prompt (default 16)")
     p.add_argument("--steps", type=int, default=8, help="greedy tokens to compare (default 8; 0 skips)")
@@ -80,11 +84,19 @@ def run(args) -> int:
     for p, what in ((hf_dir / "config.json", "--hf_path"), (ms_path, "--ms_path")):
         if not p.exists():
             raise ValueError(f"{what}: {str(p)!r} does not exist")
-    plugin = registry.plugin_for_model(args.model) if args.model else registry.load_plugin(args.register_path)
-    config = Path(args.config) if args.config else plugin.root / "predict.yaml"
+    hf_cfg = json.loads((hf_dir / "config.json").read_text())
+    if args.model:
+        plugin = registry.plugin_for_model(args.model)
+    elif args.register_path:
+        plugin = registry.load_plugin(args.register_path)
+    else:
+        plugin = registry.family_for_hf_config(hf_cfg)
+    family = plugin.family
+    config = Path(args.config) if args.config else family.yaml("predict")
+    if config is None:
+        raise ValueError(f"family {family.name!r} declares no predict YAML: pass --config MODEL.yaml")
     if not config.is_file():
         raise ValueError(f"no model YAML: {str(config)!r} does not exist (pass --config)")
-    hf_cfg = json.loads((hf_dir / "config.json").read_text())
     ids, what = _ids(args, hf_cfg["vocab_size"])
 
     import torch
@@ -115,11 +127,16 @@ def run(args) -> int:
     t0 = time.perf_counter()
     seq = int(ids.shape[1] + max(args.steps, 1) + 8)
     names = _tensor_names(ms_path)
-    overrides = {
-        "model.model_config.seq_length": seq,
-        "model.model_config.batch_size": 1,
-        "model.model_config.qkv_concat": any(".w_qkv." in n for n in names),
-    }
+    overrides = {"model.model_config.seq_length": seq, "model.model_config.batch_size": 1}
+    # layout options of the checkpoint (fused projections ...): what the family's spec detects in its names, for the
+    # options the model config has a key of the same name for
+    if family.specs:
+        import yaml
+
+        mc = ((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("model") or {}).get("model_config") or {}
+        for name, option in getattr(family.spec(), "options", {}).items():
+            if name in mc and option.detect is not None:
+                overrides[f"model.model_config.{name}"] = bool(option.detect(names))
     cfg, entries = load_config_ex(str(config), str(plugin.root), overrides)
     apply_hf_architecture(cfg, entries, hf_dir, who="verify")
     model = build_model_from_config(cfg, checkpoint=ms_path, mode=args.mode)

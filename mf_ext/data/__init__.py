@@ -1,4 +1,4 @@
-"""Dataset preprocessing for finetuning (`mf-ext data`): chat data → Llama 3 template → masked labels → MindRecord.
+"""Dataset preprocessing for finetuning (`mf-ext data`): chat data → the chat template → masked labels → MindRecord.
 
 Importing this package is cheap; MindSpore/transformers are imported only when data is actually processed.
 """

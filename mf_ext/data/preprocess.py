@@ -1,4 +1,8 @@
-"""`mf-ext data`: chat/instruction data → Llama 3 chat template → masked labels → MindRecord rows."""
+"""`mf-ext data`: chat/instruction data → chat template → masked labels → MindRecord rows.
+
+The chat template is the tokenizer's own; for tokenizers without one, the model family's ``chat_template`` (from
+``--register_path``, or the family that reads the ``config.json`` beside an HF ``--tokenizer`` folder).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         default=None,
-        help="YAML holding processor.tokenizer (default: <plugin>/finetune.yaml, else predict.yaml)",
+        help="YAML holding processor.tokenizer (default: the family's finetune YAML, else its predict YAML)",
     )
     p.add_argument(
         "--tokenizer",
@@ -67,12 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _family_of(register_path: list[str] | None):
+    from mf_ext.registry import load_plugin
+
+    paths = [q for item in register_path or [] for q in str(item).split(",") if q]  # "a,b" or repeated
+    return load_plugin(paths[0]).family if paths else None
+
+
+def family_chat_template(register_path: list[str] | None, tokenizer: str | None) -> str | None:
+    """The family's chat template: the family of ``--register_path``, else the one reading the ``config.json`` of an
+    HF ``--tokenizer`` folder; None when neither declares one."""
+    fam = _family_of(register_path)
+    if fam is None and tokenizer is not None and (Path(tokenizer) / "config.json").is_file():
+        import json
+
+        from mf_ext.errors import MfExtError
+        from mf_ext.registry import family_for_hf_config
+
+        try:
+            fam = family_for_hf_config(json.loads((Path(tokenizer) / "config.json").read_text())).family
+        except (MfExtError, ValueError):  # no (single) family reads it: the tokenizer must carry its template
+            fam = None
+    return fam.chat_template if fam is not None else None
+
+
 def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, config: str | None):
     """Resolve the tokenizer for preprocessing.
 
     * an HF folder or ``tokenizer.json`` → ``transformers`` fast tokenizer (no network, no remote code);
     * any other file (tiktoken BPE) or nothing → the plug-in's tokenizer via ``mf_ext.api.load_tokenizer``
-      with the plug-in YAML (``--config``, default ``<register_path>/finetune.yaml`` (else ``predict.yaml``)).
+      with the family's YAML (``--config``, default the family's ``finetune`` YAML, else its ``predict`` YAML).
     """
     if tokenizer is not None:
         tp = Path(tokenizer)
@@ -96,13 +124,16 @@ def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, 
     if config is not None and not Path(config).is_file():
         raise DataError(f"--config: {config!r} does not exist (expected a YAML holding processor.tokenizer)")
     if config is None:
-        for name in ("finetune.yaml", "predict.yaml"):
-            cand = Path(register_path[0]) / name
-            if cand.exists():
+        fam = _family_of(register_path)
+        for role in ("finetune", "predict"):
+            cand = fam.yaml(role)
+            if cand is not None and cand.is_file():
                 config = str(cand)
                 break
         else:
-            raise DataError(f"no --config given and no predict.yaml/finetune.yaml in {register_path[0]!r}")
+            raise DataError(
+                f"no --config given and family {fam.name!r} ({register_path[0]!r}) declares no finetune/predict YAML"
+            )
     from mf_ext.api import load_tokenizer
 
     overrides = {"vocab_file": str(Path(tokenizer).resolve())} if tokenizer is not None else {}
@@ -131,9 +162,10 @@ def preprocess(
     on_error: str = "stop",
     pad_token_id: int | None = None,
     progress: bool = True,
+    chat_template: str | None = None,
 ) -> Stats:
     """Library entry point of `mf-ext data`; returns the counters. Raises :class:`DataError` on bad input and
-    leaves no output behind."""
+    leaves no output behind. ``chat_template`` is used for a tokenizer that carries none (the family's)."""
     from tqdm import tqdm
 
     from .chat import encode_conversation
@@ -150,7 +182,9 @@ def preprocess(
             stats.samples_read += 1
             try:
                 msgs = to_messages(rec, fmt)
-                yield encode_conversation(tokenizer, msgs, train_on=train_on, where=rec.where)
+                yield encode_conversation(
+                    tokenizer, msgs, train_on=train_on, where=rec.where, chat_template=chat_template
+                )
             except DataError as e:
                 if on_error == "stop":
                     raise DataError(f"{e}; pass --on_error skip to skip such records") from None
@@ -187,11 +221,13 @@ def format_summary(stats: Stats, output: str | Path, seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry (`mf-ext data ...`); returns the exit status."""
+
     args = build_parser().parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
     t0 = time.perf_counter()
     try:
         tok = load_data_tokenizer(args.tokenizer, args.register_path, args.config)
+        template = family_chat_template(args.register_path, args.tokenizer)
         stats = preprocess(
             tok,
             args.input,
@@ -202,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             packing=args.packing,
             on_error=args.on_error,
             pad_token_id=args.pad_token_id,
+            chat_template=template,
         )
     except MfExtError as e:  # DataError, and the config/registry errors of loading the plug-in's tokenizer
         print(f"mf-ext data: error: {one_line(e)}", file=sys.stderr)

@@ -35,26 +35,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _migrate_parser() -> argparse.ArgumentParser:
-    from mf_ext.migrate.presets import PRESETS
+def _preset_names() -> str:
+    from mf_ext.errors import MfExtError
+    from mf_ext.migrate.presets import all_presets
 
+    try:
+        return ", ".join(f"{name} ({plugin.family.name})" for name, (plugin, _) in all_presets().items()) or "none"
+    except MfExtError as exc:  # a broken family must not break --help
+        return f"(cannot list: {exc})"
+
+
+def _migrate_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="mf-ext migrate",
-        description="Migrate a MindFormers Llama YAML to Llama 3 / 3.1 (changing only the keys the new model "
-        "needs, keeping every other setting and comment), or write a MindFormers YAML for an HF config.json.",
+        description="Migrate a MindFormers YAML to a preset a model family declares (e.g. a Llama 2 YAML to Llama "
+        "3 / 3.1, changing only the keys the new model needs, keeping every other setting and comment), or write "
+        "a MindFormers YAML for an HF config.json (the family that reads its architectures, or --register_path).",
         epilog=MIGRATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="MindFormers YAML to migrate")
     src.add_argument("--hf_config", help="HF config.json (or the folder holding it) to write a YAML for")
-    p.add_argument("--to", metavar="PRESET",
-                   help=f"target model for --config: {', '.join(PRESETS)}")  # fmt: skip
+    p.add_argument("--to", metavar="PRESET", help=f"target model for --config: {_preset_names()}")
     p.add_argument("--output", help="where to write the YAML (written to a temporary name, then renamed)")
     p.add_argument(
         "--register_path",
-        default="research/llama3_1",
-        help="plug-in folder the written YAML's auto_register entries refer to (for --hf_config)",
+        default=None,
+        help="family folder: its presets (--config) or its classes and HF mapping (--hf_config); default: every "
+        "built-in or installed family (--config), the family that reads config.json's architectures (--hf_config)",
     )
     p.add_argument("--base", help="with --hf_config: set the architecture in this YAML instead of a template")
     p.add_argument(
@@ -74,6 +83,7 @@ def migrate_main(argv: list[str] | None = None) -> int:
     """Entry point of ``mf-ext migrate``; returns the exit status."""
     parser = _migrate_parser()
     args = parser.parse_args(argv)
+    from mf_ext.errors import MfExtError
     from mf_ext.migrate.migrate import (
         MigrationError,
         hf_config_to_yaml,
@@ -95,7 +105,7 @@ def migrate_main(argv: list[str] | None = None) -> int:
             if args.output is None and not args.dry_run:
                 parser.error("--config needs --output (or --dry-run)")
             original = read_yaml_text(args.config)
-            result = migrate_text(original, args.to, name=args.config)
+            result = migrate_text(original, args.to, name=args.config, register_path=args.register_path)
             if not args.quiet:
                 sys.stdout.write(result.diff(original, fromfile=args.config, tofile=args.output or "(dry run)"))
             notes = result.notes
@@ -103,7 +113,7 @@ def migrate_main(argv: list[str] | None = None) -> int:
         else:
             if args.output is None and not args.dry_run:
                 parser.error("--hf_config needs --output (or --dry-run)")
-            if not Path(args.register_path).is_dir():
+            if args.register_path is not None and not Path(args.register_path).is_dir():
                 raise MigrationError(f"--register_path {args.register_path!r} is not a folder")
             if args.to is not None:
                 parser.error("--to applies to --config, not --hf_config")
@@ -126,7 +136,7 @@ def migrate_main(argv: list[str] | None = None) -> int:
         if not args.dry_run:
             write_atomic(args.output, text)
             print(f"wrote {args.output}", file=sys.stderr)
-    except (MigrationError, OSError) as exc:
+    except (MfExtError, OSError) as exc:
         print(f"mf-ext migrate: error: {exc}", file=sys.stderr)
         return 2
     for note in notes:  # after the work succeeded: an error stays the only line on failure

@@ -1,7 +1,9 @@
-"""Migrate a MindFormers Llama YAML to Llama 3 / 3.1, and write a MindFormers YAML for an HF ``config.json``.
+"""Migrate a MindFormers YAML to a family's preset, and write a MindFormers YAML for an HF ``config.json``.
 
 Both work on the YAML *text* (see :mod:`mf_ext.migrate.yaml_edit`): the keys the migration owns change, every
-other line — user settings, comments, anchors, key order — stays byte for byte.
+other line — user settings, comments, anchors, key order — stays byte for byte. What a preset changes is the
+family's data (:class:`mf_ext.migrate.presets.Preset`, declared in its folder); the HF mapping is the family's
+(``Family.hf_config``).
 """
 
 from __future__ import annotations
@@ -18,18 +20,13 @@ import yaml
 
 from mf_ext.errors import MfExtError
 from mf_ext.migrate import hf as hfmap
-from mf_ext.migrate.presets import (
-    DELETE,
-    INSERT_AFTER,
-    LLAMA2_BUILTIN_NAMES,
-    LLAMA3_SPECIAL_TOKENS,
-    PLUGIN_CLASSES,
-    PRESETS,
-)
+from mf_ext.migrate.presets import DELETE, INSERT_AFTER, Preset, PresetError, find_preset
 from mf_ext.migrate.yaml_edit import YamlDocument, YamlEditError, format_scalar
 
 MODEL_CONFIG = ("model", "model_config")
 TOKENIZER = ("processor", "tokenizer")
+# YAML section each class role of a family goes to (MindFormers' layout).
+CLASS_SECTIONS = {"config": MODEL_CONFIG, "model": ("model", "arch"), "tokenizer": TOKENIZER}
 
 
 class MigrationError(MfExtError, ValueError):
@@ -69,13 +66,15 @@ def read_yaml_text(path: str | Path) -> str:
     return text
 
 
-def migrate_text(text: str, to: str, name: str = "<yaml>") -> MigrationResult:
-    """Apply preset ``to`` (``llama3_8b``, ``llama3_1_8b``, ``llama3_70b``, ``llama3_1_70b``) to a MindFormers YAML."""
-    if to not in PRESETS:
-        close = difflib.get_close_matches(str(to), list(PRESETS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise MigrationError(f"unknown preset {to!r}{hint}; expected one of: {', '.join(PRESETS)}")
-    preset = PRESETS[to]
+def migrate_text(text: str, to: str, name: str = "<yaml>", register_path: str | Path | None = None) -> MigrationResult:
+    """Apply preset ``to`` (a name a family declares, e.g. ``mf-ext migrate --help`` lists them) to a MindFormers
+    YAML. ``register_path`` limits the search to that family folder (default: every built-in or installed one)."""
+    from mf_ext.registry import RegistryError
+
+    try:
+        plugin, preset = find_preset(to, register_path)
+    except (PresetError, RegistryError) as exc:
+        raise MigrationError(str(exc)) from None
     try:
         doc = YamlDocument(text, name)
     except YamlEditError as exc:
@@ -86,47 +85,54 @@ def migrate_text(text: str, to: str, name: str = "<yaml>") -> MigrationResult:
         raise MigrationError(f"{name}: key 'model.model_config' (a mapping) is missing: not a MindFormers model YAML")
     notes: list[str] = []
     try:
-        _apply(doc, preset, notes)
+        apply_preset(doc, preset, plugin.family, notes)
         doc.check()
     except YamlEditError as exc:
         raise MigrationError(str(exc)) from None
     return MigrationResult(text=doc.text, data=doc.data, notes=notes)
 
 
-def _apply(doc: YamlDocument, preset, notes: list[str]) -> None:
+def _set_or_delete(doc: YamlDocument, path: tuple, value, after=()) -> None:
+    if value is DELETE:
+        doc.delete(path)
+    else:
+        doc.set(path, value, after=after)
+
+
+def apply_preset(doc: YamlDocument, preset: Preset, family, notes: list[str]) -> None:
+    """The generic migration: the preset's model_config values, the family's classes, tokenizer keys, built-in
+    checkpoint names cleared, the trainer's model name, and the preset's notes."""
     mc = MODEL_CONFIG
     for key, value in preset.model_config.items():
-        if value is DELETE:
-            doc.delete((*mc, key))
-        else:
-            doc.set((*mc, key), value, after=INSERT_AFTER.get(key, ()))
-    # A Llama 2 built-in name here would make MindFormers fetch Llama 2 weights into the Llama 3 network.
-    if doc.get((*mc, "checkpoint_name_or_path")) in LLAMA2_BUILTIN_NAMES:
+        _set_or_delete(doc, (*mc, key), value, after=INSERT_AFTER.get(key, ()))
+    # A built-in name of the old model here would make MindFormers fetch its weights into the new network.
+    if doc.get((*mc, "checkpoint_name_or_path")) in preset.clear_checkpoint_names:
         doc.set((*mc, "checkpoint_name_or_path"), "")
-    if str(doc.get(("trainer", "model_name"), "")).startswith(("llama2", "llama_")):
+    if preset.model_name_prefixes and str(doc.get(("trainer", "model_name"), "")).startswith(
+        tuple(preset.model_name_prefixes)
+    ):
         doc.set(("trainer", "model_name"), preset.name)
-    # Classes: MindFormers' built-in Llama has no Llama 3.1 rope scaling; the plug-in's classes do.
-    for section, (cls, ref) in PLUGIN_CLASSES.items():
-        if section == TOKENIZER and not isinstance(doc.get(TOKENIZER), dict):
-            notes.append("no processor.tokenizer in the YAML: add one (type Llama3Tokenizer) to tokenize text")
-            continue
-        if not isinstance(doc.get(section), dict):
-            raise YamlEditError(f"{doc.name}: key {'.'.join(section)!r} (a mapping) is missing")
-        doc.set((*section, "type"), cls)
-        doc.set((*section, "auto_register"), ref, after=INSERT_AFTER["auto_register"])
+    if preset.classes:
+        for role, section in CLASS_SECTIONS.items():
+            ref = family.class_ref(role)
+            if ref is None:
+                continue
+            if section == TOKENIZER and not isinstance(doc.get(TOKENIZER), dict):
+                notes.append(
+                    f"no processor.tokenizer in the YAML: add one (type {ref.rsplit('.', 1)[1]}) to tokenize text"
+                )
+                continue
+            if not isinstance(doc.get(section), dict):
+                raise YamlEditError(f"{doc.name}: key {'.'.join(section)!r} (a mapping) is missing")
+            doc.set((*section, "type"), ref.rsplit(".", 1)[1])
+            doc.set((*section, "auto_register"), ref, after=INSERT_AFTER["auto_register"])
     if isinstance(doc.get(TOKENIZER), dict):
-        # Llama 2's SentencePiece markers do not exist in Llama 3's vocabulary; Llama 3 has no unknown token.
-        doc.delete((*TOKENIZER, "unk_token"))
-        for key, value in LLAMA3_SPECIAL_TOKENS.items():
-            doc.set((*TOKENIZER, key), value, after=("vocab_file",))
-        vocab = doc.get((*TOKENIZER, "vocab_file"))
-        if vocab:
-            notes.append(
-                f"processor.tokenizer.vocab_file is still {vocab!r}: point it at the Llama 3 tokenizer.model "
-                "(tiktoken BPE file), not Llama 2's SentencePiece model"
-            )
-    if doc.get(("load_checkpoint",)):
-        notes.append(f"load_checkpoint is still {doc.get(('load_checkpoint',))!r}: Llama 2 weights do not fit Llama 3")
+        for key, value in preset.tokenizer.items():
+            _set_or_delete(doc, (*TOKENIZER, key), value, after=("vocab_file",))
+    for dotted, note in preset.notes.items():
+        value = doc.get(tuple(dotted.split(".")))
+        if value:
+            notes.append(note.format(value=value))
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -173,7 +179,7 @@ def read_hf_config(path: str | Path) -> dict[str, Any]:
 
 
 _HF_TEMPLATE = """\
-# MindFormers config for {source}, written by `mf-ext migrate --hf_config`.
+# MindFormers config for {source}, written by `mf-ext migrate --hf_config` (family {family}).
 #
 #   python run_mindformer_ext.py --config {output} --register_path {register_path} \\
 #       --load_checkpoint /path/model.ckpt --predict_data "Hello"
@@ -187,7 +193,7 @@ auto_trans_ckpt: False
 only_save_strategy: False
 resume_training: False
 run_mode: '{run_mode}'
-
+{use_legacy}
 trainer:
   type: CausalLanguageModelingTrainer
   model_name: {model_name}
@@ -215,37 +221,12 @@ context:
 
 model:
   model_config:
-    type: {config_type}
-    auto_register: {config_ref}
-    batch_size: 1
-    seq_length: {seq_length}
+{model_config}
 {arch}
-    compute_dtype: "float32"  # float16 / bfloat16 on Ascend
-    layernorm_compute_type: "float32"
-    softmax_compute_type: "float32"
-    rotary_dtype: "float32"
-    param_init_type: {param_init_type}
-    use_past: False
-    use_flash_attention: False
-    checkpoint_name_or_path: ""
-  arch:
-    type: {model_type}
-    auto_register: {model_ref}
+{processor}"""
 
-processor:
-  return_tensors: ms
-  tokenizer:
-    vocab_file: ""            # the model's tokenizer.model (tiktoken BPE file)
-    type: {tokenizer_type}
-    auto_register: {tokenizer_ref}
-  type: LlamaProcessor
-"""
-
-_ARCH_ORDER = (
-    "hidden_size", "num_layers", "num_heads", "n_kv_heads", "vocab_size", "intermediate_size", "rms_norm_eps",
-    "bos_token_id", "eos_token_id", "pad_token_id", "max_position_embedding", "theta", "rope_scaling",
-    "tie_word_embeddings", "qkv_has_bias", "attn_proj_has_bias",
-)  # fmt: skip
+# run settings of the family's predict YAML that describe one run, not the model: reset for the new YAML
+_RUN_DEFAULTS = {"batch_size": 1}
 
 
 def _default_seq_length(hf: dict[str, Any]) -> int:
@@ -256,27 +237,49 @@ def _default_seq_length(hf: dict[str, Any]) -> int:
     return min(max_pos, int(orig)) if orig else max_pos
 
 
+def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            lines.extend(_yaml_lines(value, indent + 2))
+        else:
+            lines.append(f"{pad}{key}: {format_scalar(value)}")
+    return lines
+
+
+def _family_predict_yaml(family) -> dict[str, Any]:
+    path = family.yaml("predict")
+    if path is None or not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
 def hf_config_to_yaml(
     hf: dict[str, Any],
     *,
-    register_path: str | Path = "research/llama3_1",
+    register_path: str | Path | None = None,
     source: str = "config.json",
     output: str = "model.yaml",
     run_mode: str = "predict",
     seq_length: int | None = None,
     base: str | None = None,
 ) -> str:
-    """MindFormers YAML text for an HF Llama-family ``config.json`` dict.
+    """MindFormers YAML text for an HF ``config.json`` dict.
 
-    The architecture is mapped by the plug-in's config class (``from_hf_config`` of the class found in
-    ``register_path``). With ``base`` (the text of an existing MindFormers YAML), its ``model.model_config``
-    architecture fields are set and everything else in it is kept; otherwise a complete YAML is written from a
-    template whose ``auto_register`` entries name the plug-in's classes.
+    The family is the folder ``register_path``, else the built-in or installed family that reads ``hf``'s
+    ``architectures``; its ``hf_config`` mapping gives the architecture (``arch_keys``). With ``base`` (the text of
+    an existing MindFormers YAML), its ``model.model_config`` architecture fields are set and everything else in it
+    is kept; otherwise a complete YAML is written whose ``auto_register`` entries name the family's ``classes`` and
+    whose run settings are those of the family's predict YAML.
     """
     seq_length = _default_seq_length(hf) if seq_length is None else seq_length
     try:
-        refs = hfmap.plugin_references(register_path)
-        arch = hfmap.hf_to_model_config(hf, register_path, source, seq_length=seq_length)
+        plugin = hfmap.family_plugin(register_path, hf)
+        family = plugin.family
+        arch = hfmap.hf_to_model_config(hf, family, source)
     except hfmap.HFConfigError as exc:
         raise MigrationError(str(exc)) from None
     if base is not None:
@@ -284,7 +287,7 @@ def hf_config_to_yaml(
         if not isinstance(doc.get(MODEL_CONFIG), dict):
             raise MigrationError(f"{output}: key 'model.model_config' (a mapping) is missing")
         try:
-            for key in hfmap.YAML_FIELDS:
+            for key in family.arch_keys or tuple(arch):
                 if key in arch:
                     doc.set((*MODEL_CONFIG, key), arch[key], after=INSERT_AFTER.get(key, ()))
                 else:
@@ -294,32 +297,44 @@ def hf_config_to_yaml(
         except YamlEditError as exc:
             raise MigrationError(str(exc)) from None
         return doc.text
-    lines = []
-    for key, value in arch.items():
-        if isinstance(value, dict):
-            lines.append(f"    {key}:")
-            lines.extend(f"      {k}: {format_scalar(v)}" for k, v in value.items())
-        else:
-            lines.append(f"    {key}: {format_scalar(value)}")
+    predict = _family_predict_yaml(family)
+    own = ((predict.get("model") or {}).get("model_config") or {}) if isinstance(predict.get("model"), dict) else {}
     dtype = hf.get("torch_dtype") or hf.get("dtype") or "float32"
-    config_ref = refs["config"]
-    model_ref = refs.get("model", "llama3_1_model.Llama3ForCausalLM")
-    tok_ref = refs.get("tokenizer", "llama3_1_tokenizer.Llama3Tokenizer")
+    mc: dict[str, Any] = {}
+    config_ref = family.class_ref("config")
+    if config_ref:
+        mc.update(type=config_ref.rsplit(".", 1)[1], auto_register=config_ref)
+    mc.update(batch_size=1, seq_length=seq_length)
+    mc.update(arch)
+    for key, value in own.items():  # the family's run settings (dtypes, cache, ...), not its architecture
+        if key not in mc and key not in family.arch_keys and key not in ("type", "auto_register"):
+            mc[key] = _RUN_DEFAULTS.get(key, value)
+    if "param_init_type" in mc:
+        mc["param_init_type"] = dtype if dtype in ("float32", "float16", "bfloat16") else "float32"
+    model_ref = family.class_ref("model")
+    if model_ref is None:
+        raise MigrationError(f"family {family.name!r} declares no model class: no YAML can build its model")
+    arch_lines = ["  arch:", *_yaml_lines({"type": model_ref.rsplit(".", 1)[1], "auto_register": model_ref}, 4)]
+    processor = ""
+    tok_ref = family.class_ref("tokenizer")
+    if tok_ref is not None:
+        tok = {"vocab_file": "", "type": tok_ref.rsplit(".", 1)[1], "auto_register": tok_ref}
+        proc = {"return_tensors": "ms", "tokenizer": tok}
+        own_proc = predict.get("processor") if isinstance(predict.get("processor"), dict) else {}
+        if own_proc.get("type"):
+            proc["type"] = own_proc["type"]
+        processor = "\n".join(["", "processor:", *_yaml_lines(proc, 2)]) + "\n"
     text = _HF_TEMPLATE.format(
         source=source,
+        family=family.name,
         output=output,
-        register_path=register_path,
+        register_path=register_path if register_path is not None else plugin.root,
         run_mode=run_mode,
-        model_name=format_scalar(str(hf.get("_name_or_path") or hf.get("model_type", "llama")), like='"'),
-        seq_length=seq_length,
-        arch="\n".join(lines),
-        param_init_type=json.dumps(dtype if dtype in ("float32", "float16", "bfloat16") else "float32"),
-        config_type=config_ref.rsplit(".", 1)[1],
-        config_ref=config_ref,
-        model_type=model_ref.rsplit(".", 1)[1],
-        model_ref=model_ref,
-        tokenizer_type=tok_ref.rsplit(".", 1)[1],
-        tokenizer_ref=tok_ref,
+        use_legacy=f"use_legacy: {format_scalar(predict['use_legacy'])}\n" if "use_legacy" in predict else "",
+        model_name=format_scalar(str(hf.get("_name_or_path") or hf.get("model_type") or family.name), like='"'),
+        model_config="\n".join(_yaml_lines(mc, 4)),
+        arch="\n".join(arch_lines),
+        processor=processor,
     )
     written = yaml.safe_load(text)["model"]["model_config"]
     if any(written.get(k) != v for k, v in arch.items()):
@@ -329,13 +344,28 @@ def hf_config_to_yaml(
     return text
 
 
-def yaml_to_hf_config(data: dict[str, Any], register_path: str | Path = "research/llama3_1") -> dict[str, Any]:
+def yaml_to_hf_config(data: dict[str, Any], register_path: str | Path | None = None) -> dict[str, Any]:
     """HF ``config.json`` dict for the ``model.model_config`` of a parsed MindFormers YAML (the reverse of
-    :func:`hf_config_to_yaml`, through the plug-in's ``to_hf_config``)."""
+    :func:`hf_config_to_yaml`, through the family config class's ``to_hf_config``). The family is the folder
+    ``register_path``, else the one whose config class the YAML's ``model_config.auto_register`` names."""
     mc = (data.get("model") or {}).get("model_config") if isinstance(data, dict) else None
     if not isinstance(mc, dict):
         raise MigrationError("key 'model.model_config' (a mapping) is missing")
     try:
-        return hfmap.model_config_to_hf(mc, register_path)
+        if register_path is None:
+            register_path = _family_folder_of(mc)
+        return hfmap.model_config_to_hf(mc, hfmap.family_plugin(register_path).family)
     except hfmap.HFConfigError as exc:
         raise MigrationError(str(exc)) from None
+
+
+def _family_folder_of(mc: dict[str, Any]):
+    from mf_ext.registry import all_families
+
+    ref = mc.get("auto_register")
+    owners = [p.root for p in all_families() if ref is not None and p.family.class_ref("config") == ref]
+    if len(owners) != 1:
+        raise MigrationError(
+            f"model.model_config.auto_register {ref!r} names no single known family's config class: pass register_path"
+        )
+    return owners[0]

@@ -1,80 +1,67 @@
-"""What changes between Llama 2 and Llama 3 / 3.1 in a MindFormers YAML: the migration's data.
+"""Migration presets: the generic operations ``mf-ext migrate --config X --to NAME`` applies to a MindFormers YAML.
 
-Each preset lists the values the migration owns under ``model.model_config``; everything else in a user's YAML
-(learning rate, batch size, parallel layout, paths, dtypes, comments) is left alone. Values are those of Meta's
-published ``config.json`` files for each model (also the values in MindFormers' own ``research/llama3_1`` YAMLs).
+Presets belong to model families: a family declares them in its folder (``presets="presets:PRESETS"`` in
+``family.py``, a dict name -> :class:`Preset`) and :func:`all_presets` collects them from every built-in or
+installed family (or the family of ``--register_path``). Nothing here knows a family: a preset is data --
+
+* ``model_config``: keys of ``model.model_config`` to set, or :data:`DELETE` to remove;
+* the YAML's ``model.model_config`` / ``model.arch`` / ``processor.tokenizer`` are pointed at the family's
+  ``classes`` (``type`` + ``auto_register``) when ``classes`` is True;
+* ``tokenizer``: keys of ``processor.tokenizer`` to set (special tokens) or remove;
+* ``clear_checkpoint_names``: built-in checkpoint names a ``checkpoint_name_or_path`` must not keep (MindFormers
+  would download the old model's weights into the new network);
+* ``model_name_prefixes``: ``trainer.model_name`` starting with one of these becomes the preset's name;
+* ``notes``: YAML key path (dotted) -> note printed when that key is set, formatted with ``{value}``.
+
+Importing this module is cheap (a family's ``presets.py`` imports it).
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DELETE = object()  # marker: the key must not be present after migration
+from mf_ext.errors import MfExtError
 
-# Llama 3.1 RoPE frequency scaling (HF ``rope_scaling`` with ``rope_type: llama3``).
-LLAMA31_ROPE_SCALING = {
-    "rope_type": "llama3",
-    "factor": 8.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 8192,
-}
+__all__ = ["DELETE", "INSERT_AFTER", "Preset", "PresetError", "all_presets", "find_preset"]
 
-# Llama 3 shares one tiktoken vocabulary: these three ids are the text markers below.
-LLAMA3_SPECIAL_TOKENS = {
-    "bos_token": "<|begin_of_text|>",  # id 128000
-    "eos_token": "<|end_of_text|>",  # id 128001
-    "pad_token": "<|reserved_special_token_0|>",  # id 128002
-}
 
-# The plug-in classes the migrated YAML points at (resolved in the folder given by --register_path).
-PLUGIN_CLASSES = {
-    ("model", "model_config"): ("Llama3Config", "llama3_1_config.Llama3Config"),
-    ("model", "arch"): ("Llama3ForCausalLM", "llama3_1_model.Llama3ForCausalLM"),
-    ("processor", "tokenizer"): ("Llama3Tokenizer", "llama3_1_tokenizer.Llama3Tokenizer"),
-}
+class _Delete:
+    """Marker: the key must not be present after migration."""
 
-# MindFormers' built-in model names of Llama 2: `checkpoint_name_or_path` naming one would load Llama 2 weights.
-LLAMA2_BUILTIN_NAMES = frozenset(
-    {"llama2_7b", "llama2_13b", "llama2_70b", "llama2_7b_lora", "llama2_13b_lora", "llama_7b", "llama_13b"}
-)
+    def __repr__(self) -> str:
+        return "DELETE"
 
-_LLAMA3_COMMON: dict[str, Any] = {
-    "seq_length": 8192,
-    "n_kv_heads": 8,
-    "vocab_size": 128256,
-    "intermediate_size": 14336,
-    "bos_token_id": 128000,
-    "eos_token_id": 128001,
-    "pad_token_id": 128002,
-    "theta": 500000.0,
-    "max_position_embedding": 8192,
-    "rope_scaling": DELETE,
-}
-_LLAMA31: dict[str, Any] = {"max_position_embedding": 131072, "rope_scaling": LLAMA31_ROPE_SCALING}
-_70B: dict[str, Any] = {"hidden_size": 8192, "num_layers": 80, "num_heads": 64, "intermediate_size": 28672}
+
+DELETE: Any = _Delete()
+
+
+class PresetError(MfExtError, ValueError):
+    """An unknown preset or a preset name declared by two families; one line."""
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A migration target: the model_config values it owns and its MindFormers-style model name."""
+    """A migration target of a family: the values the migration owns, as generic operations (see module doc)."""
 
     name: str
     description: str
-    model_config: dict[str, Any] = field(default_factory=dict)
+    model_config: Mapping[str, Any] = field(default_factory=dict)
+    classes: bool = True
+    tokenizer: Mapping[str, Any] = field(default_factory=dict)
+    clear_checkpoint_names: frozenset[str] = frozenset()
+    model_name_prefixes: tuple[str, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
-PRESETS: dict[str, Preset] = {
-    "llama3_8b": Preset("llama3_8b", "Llama 3 8B", {**_LLAMA3_COMMON}),
-    "llama3_1_8b": Preset("llama3_1_8b", "Llama 3.1 8B", {**_LLAMA3_COMMON, **_LLAMA31}),
-    "llama3_70b": Preset("llama3_70b", "Llama 3 70B", {**_LLAMA3_COMMON, **_70B}),
-    "llama3_1_70b": Preset("llama3_1_70b", "Llama 3.1 70B", {**_LLAMA3_COMMON, **_LLAMA31, **_70B}),
-}
-
-# Where a key that is missing from the user's model_config is inserted: after the first of these that exists.
+# Where a key that is missing from the user's model_config is inserted: after the first of these that exists
+# (MindFormers' model_config key names; a key not listed goes last).
 INSERT_AFTER: dict[str, tuple[str, ...]] = {
     "n_kv_heads": ("num_heads", "num_layers", "hidden_size"),
+    "head_dim": ("n_kv_heads", "num_heads"),
     "intermediate_size": ("vocab_size", "n_kv_heads", "num_heads"),
     "max_position_embedding": ("seq_length",),
     "theta": ("rms_norm_eps", "ignore_token_id", "pad_token_id"),
@@ -82,3 +69,36 @@ INSERT_AFTER: dict[str, tuple[str, ...]] = {
     "vocab_size": ("n_kv_heads", "num_heads"),
     "auto_register": ("type",),
 }
+
+
+def all_presets(register_path: str | os.PathLike | None = None) -> dict[str, tuple[Any, Preset]]:
+    """Preset name -> (family plug-in, preset): of the family folder ``register_path`` if given, else of every
+    built-in and installed family. A name declared by two families is an error."""
+    from mf_ext.registry import all_families, load_plugin
+
+    plugins = [load_plugin(register_path)] if register_path is not None else all_families()
+    out: dict[str, tuple[Any, Preset]] = {}
+    for plugin in plugins:
+        for name, preset in plugin.family.load_presets().items():
+            if not isinstance(preset, Preset):
+                raise PresetError(
+                    f"family {plugin.family.name!r}: preset {name!r} is a {type(preset).__name__}, expected "
+                    "mf_ext.migrate.presets.Preset"
+                )
+            if name in out and out[name][0] is not plugin:
+                raise PresetError(
+                    f"preset {name!r} is declared by families {out[name][0].family.name!r} and "
+                    f"{plugin.family.name!r}; pass --register_path to choose"
+                )
+            out[name] = (plugin, preset)
+    return out
+
+
+def find_preset(name: str, register_path: str | os.PathLike | None = None) -> tuple[Any, Preset]:
+    """(family plug-in, preset) for ``--to NAME``; a one-line error listing the known presets otherwise."""
+    presets = all_presets(register_path)
+    if name not in presets:
+        close = difflib.get_close_matches(str(name), list(presets), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise PresetError(f"unknown preset {name!r}{hint}; expected one of: {', '.join(presets) or '(none)'}")
+    return presets[name]

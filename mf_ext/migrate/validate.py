@@ -330,14 +330,16 @@ class _Resolver:
         return cls
 
 
-def _builtin_llama_keys() -> set[str]:
-    """Parameters of MindFormers' built-in ``LlamaConfig``: settings a Llama YAML may carry over that a plug-in
-    config class does not take (``offset``, ``extend_method``, ``block_size`` ...)."""
-    try:
-        from mindformers.models.llama.llama_config import LlamaConfig
-    except Exception:  # MindFormers layout changed: no such allowance
-        return set()
-    return set(_params(LlamaConfig)[0])
+def _mindformers_config_keys(cls: type) -> tuple[set[str], str]:
+    """Parameters of the MindFormers config class the family of ``cls`` names (``Family.mindformers_config``):
+    settings a YAML written for that MindFormers class may carry over that ``cls`` ignores; and its name."""
+    from mf_ext.registry import family_of
+
+    fam = family_of(cls)
+    mf_cls = fam.load_mindformers_config() if fam is not None else None
+    if mf_cls is None:
+        return set(), ""
+    return set(_params(mf_cls)[0]), mf_cls.__name__
 
 
 def _check_keys(
@@ -350,12 +352,14 @@ def _check_keys(
     if module_type == "config":
         known |= _pretrained_config_keys() | _config_attrs_read(cls)
         open_kwargs = False  # PretrainedConfig takes any key and ignores what nothing reads: flag it
-    builtin = _builtin_llama_keys() if module_type == "config" else set()
+    builtin, builtin_name = _mindformers_config_keys(cls) if module_type == "config" else (set(), "")
     for key, value in node.items():
         if key not in known:
             if key in builtin and warnings is not None:
-                # valid for MindFormers' own Llama, but this class ignores it: worth knowing, not an error
-                warnings.append(f"{_fmt((*path, key))}: a MindFormers LlamaConfig setting that {cls.__name__} ignores")
+                # valid for MindFormers' own class of this family, but this class ignores it: worth knowing, not an error
+                warnings.append(
+                    f"{_fmt((*path, key))}: a MindFormers {builtin_name} setting that {cls.__name__} ignores"
+                )
             elif not open_kwargs:
                 problems.append(f"{_fmt((*path, key))}: unknown key for {cls.__name__}{_did_you_mean(key, known)}")
             continue
@@ -392,8 +396,22 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def _family_of_config(cls: type | None):
+    if cls is None:
+        return None
+    from mf_ext.registry import family_of
+
+    return family_of(cls)
+
+
 def _check_model_config(
-    mc: dict, eff: dict, cfg: dict, problems: list[str], tokenizer=None, warnings: list[str] | None = None
+    mc: dict,
+    eff: dict,
+    cfg: dict,
+    problems: list[str],
+    tokenizer=None,
+    warnings: list[str] | None = None,
+    config_cls: type | None = None,
 ) -> None:
     p = MODEL_CONFIG
     hidden, heads = _int(eff.get("hidden_size")), _int(eff.get("num_heads"))
@@ -433,33 +451,10 @@ def _check_model_config(
         # a warning, not an error: the ids may differ on purpose (an instruct model stops at <|eot_id|>, not at the
         # tokenizer's eos_token) and a launcher may take the ids from config.json at run time (--convert)
         _check_token_ids(mc, tokenizer, warnings)
-    rs = mc.get("rope_scaling")
-    if rs is not None:
-        if not isinstance(rs, dict):
-            problems.append(f"{_fmt((*p, 'rope_scaling'))}: expected a mapping or null, got {rs!r}")
-        else:
-            kind = rs.get("rope_type", rs.get("type"))
-            if kind == "llama3":
-                for key in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"):
-                    if key not in rs:
-                        problems.append(f"{_fmt((*p, 'rope_scaling', key))}: missing (needed by rope_type 'llama3')")
-                    elif not isinstance(rs[key], (int, float)) or isinstance(rs[key], bool):
-                        problems.append(f"{_fmt((*p, 'rope_scaling', key))}: expected a number, got {rs[key]!r}")
-                low, high = rs.get("low_freq_factor"), rs.get("high_freq_factor")
-                if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low >= high:
-                    problems.append(
-                        f"{_fmt((*p, 'rope_scaling', 'high_freq_factor'))}: {high!r} must be above low_freq_factor {low!r}"
-                    )
-                orig = rs.get("original_max_position_embeddings")
-                if _int(orig) and max_pos and orig > max_pos:
-                    problems.append(
-                        f"{_fmt((*p, 'rope_scaling', 'original_max_position_embeddings'))}: {orig} is above "
-                        f"max_position_embedding {max_pos}"
-                    )
-            elif kind not in ("linear", "dynamic", "default", None):
-                problems.append(
-                    f"{_fmt((*p, 'rope_scaling', 'rope_type'))}: unknown kind {kind!r}{_did_you_mean(str(kind), ['llama3', 'linear', 'dynamic'])}"
-                )
+    fam = _family_of_config(config_cls)
+    if fam is not None:  # what only the family knows (e.g. its rope scaling kinds), on YAML values over defaults
+        for key, message in fam.check_model_config(eff):
+            problems.append(f"{_fmt((*p, *key.split('.')) if key else p)}: {message}")
     pc = cfg.get("parallel_config")
     if isinstance(pc, dict):
         mp, pp = _int(pc.get("model_parallel")), _int(pc.get("pipeline_stage"))
@@ -633,14 +628,22 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
             classes.get(("processor", "tokenizer")), tok, Path(base), problems, report.warnings
         )
     if isinstance(mc, dict):
-        _check_model_config(mc, effective.get(MODEL_CONFIG, mc), cfg, problems, tokenizer, report.warnings)
+        cfg_cls = classes.get(MODEL_CONFIG)
+        _check_model_config(
+            mc, effective.get(MODEL_CONFIG, mc), cfg, problems, tokenizer, report.warnings, config_cls=cfg_cls
+        )
+        fam = _family_of_config(cfg_cls)
         if hf_config is not None:
             from mf_ext.migrate.hf import HFConfigError, compare_arch
 
-            cls = classes.get(MODEL_CONFIG)
-            if cls is not None and hasattr(cls, "from_hf_config"):
+            if fam is None or fam.hf_config is None:
+                problems.append(
+                    "--hf_config: the YAML's model.model_config class belongs to no family with an HF mapping "
+                    "(family.py hf_config): nothing to compare"
+                )
+            else:
                 try:
-                    problems.extend(compare_arch(mc, hf_config, Path(inspect.getfile(cls)).parent))
+                    problems.extend(compare_arch(mc, hf_config, fam))
                 except (HFConfigError, ValueError, TypeError) as exc:
                     problems.append(f"--hf_config: {exc}")
     return report

@@ -80,7 +80,7 @@ def export_merged_hf(
     """Write an HF folder (``from_pretrained`` loads it) from a finetune checkpoint; LoRA merged when present.
 
     ``lora_scale`` (alpha / rank) defaults to what the trainer recorded in the checkpoint's ``.config.json``.
-    ``plugin`` is a registry plug-in (``mf_ext.registry.load_plugin("research/llama3_1")``): its
+    ``plugin`` is a registry plug-in (``mf_ext.registry.load_plugin("research/<family>")``): its
     ``convert_ms_to_pt`` writes the folder (temporary name + rename).
     """
     import mindspore as ms
@@ -132,7 +132,7 @@ def export_peft(
 
     ``lora_alpha`` comes from ``cfg``'s ``pet_config``, ``alpha=``, or what the trainer recorded in the checkpoint's
     ``.config.json``; the rank is read from the tensors. The
-    writing is the conversion engine's :func:`mf_ext.convert.lora.lora_to_peft` with the plug-in's spec; here we
+    writing is the conversion engine's :func:`mf_ext.convert.lora.lora_to_peft` with the family's spec; here we
     only strip the optimizer state (its ``adam_m.*lora_a`` names would look like LoRA cells) first.
     """
     import mindspore as ms
@@ -161,7 +161,7 @@ def export_peft(
     tensors = lora_tensors(ckpt)
     if not tensors:
         raise ConfigError(f"{str(ckpt)!r} holds no LoRA tensors (*.lora_a / *.lora_b)")
-    spec = plugin.import_module("weight_map").SPEC
+    spec = plugin.family.spec()
     with tempfile.TemporaryDirectory(prefix=".mf_ext_peft-", dir=Path(output_dir).resolve().parent) as tmp:
         clean = Path(tmp) / "lora.ckpt"
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in tensors.items()], str(clean))

@@ -7,6 +7,7 @@ Configured as MindFormers' ``pet_config`` (inside ``model.model_config``)::
       lora_rank: 8
       lora_alpha: 16
       target_modules: '.*wq|.*wk|.*wv|.*wo'     # regex on cell names, as MindFormers' LoraConfig
+                                                # (default: the model family's ``lora_targets``)
 
 A target cell ``model.layers.0.attention.wq`` gets ``...wq.lora_a`` ``(rank, in)`` and ``...wq.lora_b``
 ``(out, rank)`` and computes ``x W^T + scale * (x A^T) B^T`` with ``scale = alpha / rank`` (PEFT's layout and
@@ -25,9 +26,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LoraSettings:
+    """``pet_config`` of a LoRA run; ``target_modules`` None means the model family's ``lora_targets``."""
+
     rank: int = 8
     alpha: float = 16.0
-    target_modules: str = ".*wq|.*wk|.*wv|.*wo"
+    target_modules: str | None = None
 
     @property
     def scale(self) -> float:
@@ -50,10 +53,25 @@ class LoraSettings:
             raise ConfigError(f"model.model_config.pet_config.lora_rank: expected an integer >= 1, got {rank!r}")
         if not isinstance(alpha, (int, float)) or alpha <= 0:
             raise ConfigError(f"model.model_config.pet_config.lora_alpha: expected a number > 0, got {alpha!r}")
-        target = pet.get("target_modules") or cls.target_modules
+        target = pet.get("target_modules") or None
         if isinstance(target, (list, tuple)):  # PEFT-style list of names
             target = "|".join(f".*{re.escape(t)}" for t in target)
-        return cls(rank=rank, alpha=float(alpha), target_modules=str(target))
+        return cls(rank=rank, alpha=float(alpha), target_modules=None if target is None else str(target))
+
+
+def default_targets(model) -> str:
+    """The LoRA targets the model's family declares (``Family.lora_targets``); a one-line error when none does."""
+    from mf_ext.config import ConfigError
+    from mf_ext.registry import family_of
+
+    fam = family_of(type(model))
+    if fam is None or not fam.lora_targets:
+        who = f"family {fam.name!r}" if fam is not None else f"{type(model).__name__} (not from a family folder)"
+        raise ConfigError(
+            f"model.model_config.pet_config.target_modules: not set, and {who} declares no lora_targets; "
+            "set target_modules (a regex on cell names)"
+        )
+    return fam.lora_targets
 
 
 def _lora_cell_class():
@@ -101,7 +119,8 @@ def apply_lora(model, settings: LoraSettings) -> list[str]:
     from mf_ext.config import ConfigError
 
     lora_cls = _lora_cell_class()
-    pattern = re.compile(settings.target_modules)
+    target_modules = settings.target_modules or default_targets(model)
+    pattern = re.compile(target_modules)
     targets = []
     for name, cell in model.cells_and_names():
         if not name or isinstance(cell, lora_cls):
@@ -111,9 +130,7 @@ def apply_lora(model, settings: LoraSettings) -> list[str]:
             continue
         targets.append(name)
     if not targets:
-        raise ConfigError(
-            f"model.model_config.pet_config.target_modules: {settings.target_modules!r} matches no linear layer"
-        )
+        raise ConfigError(f"model.model_config.pet_config.target_modules: {target_modules!r} matches no linear layer")
     for p in model.get_parameters():
         p.requires_grad = False
     for name in targets:

@@ -16,7 +16,8 @@ LLAMA3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
 
-_TINY = {"vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2}
+# pad_token_id set: the predict YAML's pad id (128004, of the real vocabulary) would lie outside a tiny vocabulary
+_TINY = {"vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2, "pad_token_id": 0}
 _LLAMA31_ROPE = {
     "rope_type": "llama3",
     "factor": 8.0,
@@ -40,7 +41,7 @@ FAMILY = Family(
     hf_config="hf_config",
     arch_keys=ARCH_KEYS,
     yamls={"predict": "predict.yaml", "finetune": "finetune.yaml", "demo": "predict_demo.yaml"},
-    presets=None,
+    presets="presets:PRESETS",
     chat_template=LLAMA3_CHAT_TEMPLATE,
     lora_targets=".*wq|.*wk|.*wv|.*wo",
     reference=Reference(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["ARCH_KEYS", "to_model_config", "to_hf_config", "normalize_rope_scaling", "ffn_size"]
+__all__ = ["ARCH_KEYS", "to_model_config", "to_hf_config", "check_model_config", "normalize_rope_scaling", "ffn_size"]
 
 # model_config keys that describe the architecture (what --convert takes from config.json); the rest (seq_length,
 # dtypes, use_past, ...) are run settings a YAML keeps.
@@ -58,6 +58,44 @@ def normalize_rope_scaling(rope_scaling: dict | None, where: str = "rope_scaling
     if kind == "linear" and "factor" not in scaling:
         raise ValueError(f"{where}: rope_type 'linear' needs 'factor', got {rope_scaling!r}")
     return {"type": kind, **scaling}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_model_config(mc: dict) -> list[tuple[str, str]]:
+    """Problems of a YAML ``model_config`` (YAML values over the config class's defaults) that only this family's
+    rope scaling knows about, for ``mf-ext validate``: ``(key path below model_config, message)`` each."""
+    rs = mc.get("rope_scaling")
+    if rs is None:
+        return []
+    if not isinstance(rs, dict):
+        return [("rope_scaling", f"expected a mapping or null, got {rs!r}")]
+    out: list[tuple[str, str]] = []
+    kind = rs.get("rope_type", rs.get("type"))
+    if kind == "llama3":
+        for key in LLAMA3_ROPE_KEYS:
+            if key not in rs:
+                out.append((f"rope_scaling.{key}", "missing (needed by rope_type 'llama3')"))
+            elif not _number(rs[key]):
+                out.append((f"rope_scaling.{key}", f"expected a number, got {rs[key]!r}"))
+        low, high = rs.get("low_freq_factor"), rs.get("high_freq_factor")
+        if _number(low) and _number(high) and low >= high:
+            out.append(("rope_scaling.high_freq_factor", f"{high!r} must be above low_freq_factor {low!r}"))
+        orig = rs.get("original_max_position_embeddings")
+        max_pos = mc.get("max_position_embedding") or mc.get("seq_length")
+        if isinstance(orig, int) and _number(max_pos) and orig > max_pos:
+            out.append(
+                ("rope_scaling.original_max_position_embeddings", f"{orig} is above max_position_embedding {max_pos}")
+            )
+    elif kind not in SUPPORTED_ROPE_TYPES and kind is not None:
+        out.append(("rope_scaling.rope_type", f"unknown kind {kind!r}; expected one of {SUPPORTED_ROPE_TYPES}"))
+    elif kind == "linear" and not _number(rs.get("factor")):
+        out.append(
+            ("rope_scaling.factor", f"expected a number (needed by rope_type 'linear'), got {rs.get('factor')!r}")
+        )
+    return out
 
 
 def ffn_size(dim: int, multiple_of: int | None, ffn_dim_multiplier: float | None) -> int:

@@ -8,55 +8,50 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LLAMA = REPO / "research" / "llama3_1"
-QWEN2 = REPO / "research" / "qwen2"
 
 
-def plugin(family: str):
-    from mf_ext.registry import load_plugin
+def plugin(name: str):
+    """The family serving model name ``name`` (``--model NAME``), from the registry: an unknown name is an error."""
+    from mf_ext.registry import plugin_for_model
 
-    return load_plugin(LLAMA if family == "llama" else QWEN2)
+    return plugin_for_model(name)
 
 
-def hf_names(family: str, layers: int, tied: bool) -> list[str]:
-    names = ["model.embed_tokens.weight"]
-    for i in range(layers):
-        a, m = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp."
-        names += [a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight", a + "o_proj.weight"]
-        if family == "qwen2":
-            names += [a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"]
-        names += [
-            m + "gate_proj.weight",
-            m + "up_proj.weight",
-            m + "down_proj.weight",
-            f"model.layers.{i}.input_layernorm.weight",
-            f"model.layers.{i}.post_attention_layernorm.weight",
-        ]
-    names.append("model.norm.weight")
-    if not tied:
-        names.append("lm_head.weight")
-    return names
+def reference_config(family: str, *, layers, hidden, heads, kv_heads, head_dim, inter, vocab, tied, extra=None):
+    """The family's reference HF config (``Family.reference.config``) for these sizes (standard HF field names)."""
+    from tests.family_parity import import_object
+
+    ref = plugin(family).family.reference
+    kwargs = dict(
+        num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads, num_key_value_heads=kv_heads,
+        head_dim=head_dim or hidden // heads, intermediate_size=inter, vocab_size=vocab, tie_word_embeddings=tied,
+    )  # fmt: skip
+    kwargs.update(extra or {})
+    cfg = import_object(ref.config)(**kwargs)
+    cfg.architectures = [import_object(ref.model).__name__]
+    return cfg
 
 
 def hf_shapes(family, layers, hidden, heads, kv_heads, head_dim, inter, vocab, tied) -> dict[str, tuple]:
-    q, kv = heads * head_dim, kv_heads * head_dim
-    out = {}
-    for n in hf_names(family, layers, tied):
-        if n.endswith("embed_tokens.weight") or n == "lm_head.weight":
-            s = (vocab, hidden)
-        elif "q_proj" in n:
-            s = (q, hidden) if n.endswith("weight") else (q,)
-        elif "k_proj" in n or "v_proj" in n:
-            s = (kv, hidden) if n.endswith("weight") else (kv,)
-        elif "o_proj" in n:
-            s = (hidden, q)
-        elif "gate_proj" in n or "up_proj" in n:
-            s = (inter, hidden)
-        elif "down_proj" in n:
-            s = (hidden, inter)
-        else:
-            s = (hidden,)
-        out[n] = s
-    return out
+    """Tensor name -> shape of the family's reference HF model (``Family.reference.model``) with these sizes, as
+    ``save_pretrained`` writes it (tied weights left out), read from a model built on PyTorch's meta device: real
+    sizes cost no memory, and the names are HF's, never derived from our spec."""
+    import torch
+
+    from tests.family_parity import import_object
+
+    cfg = reference_config(
+        family, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim, inter=inter,
+        vocab=vocab, tied=tied,
+    )  # fmt: skip
+    with torch.device("meta"):
+        model = import_object(plugin(family).family.reference.model)(cfg)
+    tied_keys = set(getattr(model, "_tied_weights_keys", None) or ()) if tied else set()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in tied_keys}
+
+
+def hf_names(family: str, layers: int, tied: bool) -> list[str]:
+    return list(hf_shapes(family, layers, 32, 4, 2, 8, 48, 96, tied))
 
 
 def synth_hf(
@@ -86,6 +81,10 @@ def synth_hf(
     path.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
     shapes = hf_shapes(family, layers, hidden, heads, kv_heads, head_dim, inter, vocab, tied)
+    ref_cfg = reference_config(
+        family, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim, inter=inter,
+        vocab=vocab, tied=tied,
+    )  # fmt: skip
     tensors = {n: (torch.randn(s, generator=g) * 0.5).to(getattr(torch, dtype)) for n, s in shapes.items()}
     if shards == 1:
         save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
@@ -99,8 +98,8 @@ def synth_hf(
             json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
         )
     cfg = {
-        "architectures": ["LlamaForCausalLM" if family == "llama" else "Qwen2ForCausalLM"],
-        "model_type": family,
+        "architectures": ref_cfg.architectures,
+        "model_type": ref_cfg.model_type,
         "hidden_size": hidden,
         "intermediate_size": inter,
         "num_hidden_layers": layers,

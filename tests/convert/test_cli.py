@@ -9,9 +9,9 @@ import sys
 import time
 
 import yaml
-from convert_helpers import LLAMA, REPO, listing, read_st_dir, synth_hf
 
 from mf_ext.convert.cli import main
+from tests.convert.convert_helpers import LLAMA, REPO, listing, read_st_dir, synth_hf
 
 
 def test_subcommands_round_trip_with_register_path(tmp_path, capsys):
@@ -156,7 +156,7 @@ def test_bad_flag_values_are_one_line(tmp_path, capsys):
     base = ["hf_to_ms", "--input_path", str(src), "--output_path", str(tmp_path / "w.ckpt")]
     for extra, match in [
         (["--model", "llama", "--dtype", "fp8"], "--dtype: Input should be"),
-        ([], "give exactly one of --model NAME or --register_path DIR"),
+        (["--model", "llama", "--register_path", str(tmp_path / "hf")], "give one of --model NAME or --register_path"),
         (["--register_path", str(tmp_path / "nowhere")], "does not exist"),
         (["--model", "llama", "--max_shard_size", "big"], "--max_shard_size"),
     ]:
@@ -164,6 +164,29 @@ def test_bad_flag_values_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err, err
     assert listing(tmp_path) == ["hf"]
+
+
+def test_family_from_config_json_when_no_model_is_given(tmp_path, capsys):
+    """No --model / --register_path: the family is the one whose hf_architectures the config.json names, for
+    hf_to_ms (the HF folder's config.json) and ms_to_hf (the config.json kept beside the checkpoint)."""
+    src = synth_hf(tmp_path / "hf")
+    assert main(["hf_to_ms", "--input_path", str(src), "--output_path", str(tmp_path / "a.ckpt")]) == 0
+    assert main(["ms_to_hf", "--input_path", str(tmp_path / "a.ckpt"), "--output_path", str(tmp_path / "back")]) == 0
+    assert read_st_dir(tmp_path / "back") == read_st_dir(src)
+    # MindFormers-style flags, no --model; a family's own flag (here MindFormers' per-model one) is ignored, noted
+    rc = main(["--input_path", str(src), "--output_path", str(tmp_path / "b.ckpt"), "--some_family_flag", "x"])
+    assert rc == 0 and (tmp_path / "b.ckpt").is_file()
+    assert "ignoring --some_family_flag" in capsys.readouterr().err
+    other = synth_hf(tmp_path / "other", config_extra={"architectures": ["NopeForCausalLM"], "model_type": "nope"})
+    capsys.readouterr()
+    assert main(["hf_to_ms", "--input_path", str(other), "--output_path", str(tmp_path / "c.ckpt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no family reads architectures ['NopeForCausalLM']" in err, err
+    assert not (tmp_path / "c.ckpt").exists()
+    (tmp_path / "a.ckpt.config.json").unlink()
+    assert main(["ms_to_hf", "--input_path", str(tmp_path / "a.ckpt"), "--output_path", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "pass --model NAME" in err and not (tmp_path / "d").exists(), err
 
 
 def test_resplit_ckpt_safetensors_ckpt(tmp_path):

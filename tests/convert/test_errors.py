@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from convert_helpers import REPO, listing, plugin, synth_hf
 
 from mf_ext.convert.cli import main
+from tests.convert.convert_helpers import REPO, listing, plugin, synth_hf
 
 
 def _run(argv, capsys) -> tuple[int, str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import torch
-from convert_helpers import plugin
-from hf_fixtures import make_hf_llama
 
 from mf_ext.convert.readers import CkptReader
+from tests.convert.convert_helpers import plugin
+from tests.hf_fixtures import make_hf_llama
 
 
 def _ckpt(path) -> dict[str, tuple[str, tuple, bytes]]:

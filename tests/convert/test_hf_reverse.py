@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from convert_helpers import plugin
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, make_hf_qwen2
 from transformers import AutoModelForCausalLM
+
+from tests.convert.convert_helpers import plugin
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, make_hf_qwen2
 
 
 def _logits(path, ids):
@@ -75,4 +76,32 @@ def test_reverse_from_mindformers_yaml_config(tmp_path):
         tmp_path / "w.ckpt", tmp_path / "back", ms_config=tmp_path / "m.yaml", progress=False
     )
     ids = np.arange(10)[None] % 256
+    np.testing.assert_array_equal(_logits(tmp_path / "back", ids)[0], _logits(src, ids)[0])
+
+
+def test_reverse_from_a_yaml_keeps_rope_scaling(tmp_path):
+    """The architecture from a MindFormers YAML with Llama 3.1 rope scaling (the YAML's spelling, ``type: llama3``):
+    the written config.json keeps it, and the HF model reproduces the original's logits (rope scaling changes the
+    low rotary frequencies, so a dropped one shows at every position past the first)."""
+    import json
+
+    import yaml
+
+    src = make_hf_llama(tmp_path / "hf", num_kv_heads=2, rope_scaling=LLAMA31_ROPE_SCALING)
+    plugin("llama").convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+    (tmp_path / "w.ckpt.config.json").unlink()
+    hf = json.loads((src / "config.json").read_text())
+    rope = {"type": "llama3", **{k: v for k, v in LLAMA31_ROPE_SCALING.items() if k != "rope_type"}}
+    mc = {
+        "type": "Llama3Config", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "n_kv_heads": 2,
+        "vocab_size": 256, "intermediate_size": 160, "rms_norm_eps": hf["rms_norm_eps"], "theta": hf["rope_theta"],
+        "max_position_embedding": hf["max_position_embeddings"], "seq_length": 128, "rope_scaling": rope,
+    }  # fmt: skip
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump({"model": {"model_config": mc}}))
+    plugin("llama").convert_ms_to_pt(
+        tmp_path / "w.ckpt", tmp_path / "back", ms_config=tmp_path / "m.yaml", progress=False
+    )
+    back = json.loads((tmp_path / "back" / "config.json").read_text())
+    assert back["rope_scaling"] == hf["rope_scaling"]
+    ids = np.arange(40)[None] % 256
     np.testing.assert_array_equal(_logits(tmp_path / "back", ids)[0], _logits(src, ids)[0])

@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from convert_helpers import plugin
-from hf_fixtures import make_hf_llama
+
+from tests.convert.convert_helpers import plugin
+from tests.hf_fixtures import make_hf_llama
 
 ms = pytest.importorskip("mindspore")
 

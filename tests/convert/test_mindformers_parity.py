@@ -9,8 +9,9 @@ import types
 
 import numpy as np
 import pytest
-from convert_helpers import plugin, read_st_dir
-from hf_fixtures import make_hf_llama, make_hf_qwen2
+
+from tests.convert.convert_helpers import plugin, read_st_dir
+from tests.hf_fixtures import make_hf_llama, make_hf_qwen2
 
 ms = pytest.importorskip("mindspore")
 

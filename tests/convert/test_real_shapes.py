@@ -8,9 +8,9 @@ import json
 import struct
 
 import pytest
-from convert_helpers import hf_shapes, plugin
 
 from mf_ext.convert.cli import main
+from tests.convert.convert_helpers import hf_shapes, plugin
 
 LLAMA31_8B = dict(
     family="llama", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, inter=14336, vocab=128256, tied=False

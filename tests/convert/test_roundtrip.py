@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from convert_helpers import hf_names, listing, plugin, read_st_dir, synth_hf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.convert.convert_helpers import hf_names, listing, plugin, read_st_dir, synth_hf
 
 
 def _roundtrip(tmp_path, src, family, fmt, qkv_concat, **kw):

@@ -128,13 +128,12 @@ def test_prefixed_model_weights_are_not_state():
 
 def test_sgd_momentum_finetune_converts_and_exports(tmp_path_factory):
     """issue 9: a finetune with ``optimizer.type: SGD`` gave a checkpoint both ms_to_hf and export refused."""
-    from train.ft_helpers import PLUGIN, YAML, make_workspace
-
     from mf_ext.api import prepare
     from mf_ext.convert.readers import CkptReader
     from mf_ext.registry import load_plugin
     from mf_ext.train import finetune
     from mf_ext.train.export import export_merged_hf, model_params
+    from tests.train.ft_helpers import PLUGIN, YAML, make_workspace
 
     tmp = tmp_path_factory.mktemp("sgd")
     ws = make_workspace(tmp / "ws")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from convert_helpers import LLAMA, plugin
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
 from mf_ext.convert.verify import main
+from tests.convert.convert_helpers import LLAMA, plugin
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
 pytest.importorskip("mindspore")
 
@@ -23,9 +23,10 @@ def test_verify_pass_and_fail(tmp_path, capsys, monkeypatch):
     assert "greedy tokens: 4/4 agree" in out and out.strip().endswith("PASS")
     diff = float(out.split("max |delta logits| = ")[1].split()[0])
     assert diff <= 1e-4
-    # fused checkpoint: verify switches the model to qkv_concat by itself
+    # fused checkpoint: verify switches the model to qkv_concat by itself; no --register_path/--model: the family
+    # is the one that reads config.json's architectures, its YAML the family's predict YAML
     plugin("llama").convert_pt_to_ms(good, tmp_path / "fused.ckpt", qkv_concat=True, progress=False)
-    assert main([*base, "--ms_path", str(tmp_path / "fused.ckpt")]) == 0
+    assert main([*base[2:], "--ms_path", str(tmp_path / "fused.ckpt")]) == 0
     assert capsys.readouterr().out.strip().endswith("PASS")
     assert main([*base, "--ms_path", str(tmp_path / "other.ckpt")]) == 1
     out = capsys.readouterr().out

@@ -344,9 +344,9 @@ def test_declared_option_default_and_detection(tmp_path):
 
 
 def test_meta_format_refuses_qkv_concat(tmp_path):
-    from convert_helpers import plugin
-    from hf_fixtures import make_hf_llama
-    from test_formats import _to_meta
+    from tests.convert.convert_helpers import plugin
+    from tests.convert.test_formats import _to_meta
+    from tests.hf_fixtures import make_hf_llama
 
     hf = make_hf_llama(tmp_path / "hf", dtype="float32")
     meta = _to_meta(hf, tmp_path / "meta", n_heads=4, n_kv=4)

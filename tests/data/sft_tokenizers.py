@@ -1,4 +1,4 @@
-"""Small tokenizers (shared by tests/data and tests/train; import after putting this folder on sys.path) with the Llama 3 special tokens, built in the test (no network, vocab <= 512)."""
+"""Small tokenizers (shared by tests/data and tests/train: ``from tests.data.sft_tokenizers import ...``) with the Llama 3 special tokens, built in the test (no network, vocab <= 512)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 
 LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
-DEMO_DATA = Path(__file__).resolve().parents[2] / "research" / "llama3_1" / "demo_data" / "alpaca_demo.json"
+FAMILY_DIR = Path(__file__).resolve().parents[2] / "research" / "llama3_1"
+DEMO_DATA = FAMILY_DIR / "demo_data" / "alpaca_demo.json"
+
+
+def family_chat_template() -> str:
+    """The Llama family's declared chat template (these tokenizers carry none, as many converted ones do)."""
+    from mf_ext.registry import load_plugin
+
+    return load_plugin(FAMILY_DIR).family.chat_template
 
 
 def make_wordlevel_tokenizer(words: list[str]):
@@ -33,7 +41,7 @@ def make_bpe_tokenizer_dir(
     path: Path, vocab_size: int = 384, corpus_file: Path = DEMO_DATA, pretokenizer: str = "llama3"
 ) -> Path:
     """Train a byte-level BPE on the demo data and save it as an HF tokenizer folder (no chat template: the
-    Llama 3 fallback template of mf_ext.data is used). ``pretokenizer="llama3"`` splits text with Llama 3's
+    family's ``chat_template`` is the fallback). ``pretokenizer="llama3"`` splits text with Llama 3's
     pattern (as Meta's tokenizer.json does); ``"gpt2"`` with GPT-2's, which is not prefix-stable at ``\n\n``."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

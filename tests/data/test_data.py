@@ -10,15 +10,20 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sft_tokenizers import DEMO_DATA, make_bpe_tokenizer_dir, make_wordlevel_tokenizer  # noqa: E402
-
 from mf_ext.data.chat import IGNORE_INDEX, encode_conversation  # noqa: E402
 from mf_ext.data.preprocess import main, preprocess  # noqa: E402
 from mf_ext.data.sources import DataError, Record, to_messages  # noqa: E402
+from tests.data.sft_tokenizers import (
+    DEMO_DATA,
+    FAMILY_DIR,
+    family_chat_template,
+    make_bpe_tokenizer_dir,
+    make_wordlevel_tokenizer,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 X = IGNORE_INDEX
+TEMPLATE = family_chat_template()
 
 
 def read_mindrecord(path: Path) -> list[dict]:
@@ -46,7 +51,7 @@ def test_label_mask_hand_checked_multi_turn():
         {"role": "user", "content": "bye"},
         {"role": "assistant", "content": "bye ok"},
     ]
-    ids, labels = encode_conversation(tok, msgs)
+    ids, labels = encode_conversation(tok, msgs, chat_template=TEMPLATE)
     # <bot> <sh> system <eh> \n\n be ␠ brief . <eot>
     # <sh> user <eh> \n\n hi <eot>
     # <sh> assistant <eh> \n\n [ok ! <eot>]
@@ -63,7 +68,7 @@ def test_label_mask_hand_checked_multi_turn():
     assert ids == expected_ids
     assert labels == expected_labels
     # train on everything: labels are the ids
-    assert encode_conversation(tok, msgs, train_on="all") == (expected_ids, expected_ids)
+    assert encode_conversation(tok, msgs, train_on="all", chat_template=TEMPLATE) == (expected_ids, expected_ids)
 
 
 def test_label_mask_gpt2_style_tokenizer_falls_back_to_segments(tmp_path):
@@ -71,7 +76,7 @@ def test_label_mask_gpt2_style_tokenizer_falls_back_to_segments(tmp_path):
 
     tok = AutoTokenizer.from_pretrained(make_bpe_tokenizer_dir(tmp_path / "t", pretokenizer="gpt2"))
     msgs = [{"role": "user", "content": "Add the two numbers."}, {"role": "assistant", "content": "3 + 4 = 7."}]
-    ids, labels = encode_conversation(tok, msgs)
+    ids, labels = encode_conversation(tok, msgs, chat_template=TEMPLATE)
     assert len(ids) == len(labels)
     trained = [t for t in labels if t != X]
     assert tok.decode(trained) == "3 + 4 = 7.<|eot_id|>"
@@ -119,7 +124,20 @@ def test_cli_demo_data_pad_and_pack(tok_dir, tmp_path, capsys):
     tok = AutoTokenizer.from_pretrained(tok_dir)
     n = len(json.loads(DEMO_DATA.read_text()))
     out = tmp_path / "out.mindrecord"
-    rc = main(["--tokenizer", str(tok_dir), "--input", str(DEMO_DATA), "--output", str(out), "--seq_length", "96"])
+    rc = main(
+        [
+            "--tokenizer",
+            str(tok_dir),
+            "--register_path",
+            str(FAMILY_DIR),
+            "--input",
+            str(DEMO_DATA),
+            "--output",
+            str(out),
+            "--seq_length",
+            "96",
+        ]
+    )
     assert rc == 0
     summary = capsys.readouterr().out
     assert f"read {n}, written {n}, truncated 0" in summary
@@ -136,7 +154,7 @@ def test_cli_demo_data_pad_and_pack(tok_dir, tmp_path, capsys):
         assert ids[len(real) :] == [pad] * (97 - len(real))  # right padding only
     # packing keeps every sample whole and needs fewer rows
     packed = tmp_path / "packed.mindrecord"
-    assert main(["--tokenizer", str(tok_dir), "--input", str(DEMO_DATA), "--output", str(packed),
+    assert main(["--tokenizer", str(tok_dir), "--register_path", str(FAMILY_DIR), "--input", str(DEMO_DATA), "--output", str(packed),
                  "--seq_length", "255", "--packing", "pack"]) == 0  # fmt: skip
     prow = read_mindrecord(packed)
     assert len(prow) < n / 3
@@ -155,7 +173,7 @@ def test_truncation_is_counted(tok_dir, tmp_path):
     rows.append({"instruction": "hi", "output": "ok"})
     rows.append({"instruction": "Describe a cat in one sentence. " * 20, "output": "A cat."})  # prompt fills the row
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    stats = preprocess(tok, data, tmp_path / "out.mindrecord", 32, progress=False)
+    stats = preprocess(tok, data, tmp_path / "out.mindrecord", 32, progress=False, chat_template=TEMPLATE)
     assert (stats.samples_read, stats.samples_truncated, stats.samples_dropped, stats.samples_written) == (3, 2, 1, 2)
     got = read_mindrecord(tmp_path / "out.mindrecord")
     assert [len(r["input_ids"]) for r in got] == [33, 33]
@@ -180,8 +198,8 @@ def test_sharegpt_jsonl_and_parquet_agree(tok_dir, tmp_path):
     jl.write_text("".join(json.dumps(c) + "\n" for c in convs))
     pq = tmp_path / "c.parquet"
     datasets.Dataset.from_list(convs).to_parquet(str(pq))
-    preprocess(tok, jl, tmp_path / "a.mindrecord", 48, progress=False)
-    preprocess(tok, pq, tmp_path / "b.mindrecord", 48, progress=False)
+    preprocess(tok, jl, tmp_path / "a.mindrecord", 48, progress=False, chat_template=TEMPLATE)
+    preprocess(tok, pq, tmp_path / "b.mindrecord", 48, progress=False, chat_template=TEMPLATE)
     assert read_mindrecord(tmp_path / "a.mindrecord") == read_mindrecord(tmp_path / "b.mindrecord")
 
 
@@ -198,7 +216,18 @@ def test_malformed_jsonl_line_stop_and_skip(tok_dir, tmp_path):
     good = json.dumps({"instruction": "hi", "output": "ok"})
     data.write_text(f"{good}\n{good}\n{{'instruction': broken\n{good}\n")
     out = tmp_path / "out.mindrecord"
-    r = run_cli("--tokenizer", str(tok_dir), "--input", str(data), "--output", str(out), "--seq_length", "32")
+    r = run_cli(
+        "--tokenizer",
+        str(tok_dir),
+        "--register_path",
+        str(FAMILY_DIR),
+        "--input",
+        str(data),
+        "--output",
+        str(out),
+        "--seq_length",
+        "32",
+    )
     assert r.returncode == 2
     err = [line for line in r.stderr.splitlines() if "error" in line]  # (the rest is the progress bar)
     assert len(err) == 1 and err[0].startswith("mf-ext data: error: ") and r.stderr.rstrip().endswith(err[0])
@@ -209,7 +238,7 @@ def test_malformed_jsonl_line_stop_and_skip(tok_dir, tmp_path):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):  # in-process: the stop case above already covered the subprocess exit
-        rc = main(["--tokenizer", str(tok_dir), "--input", str(data), "--output", str(out), "--seq_length", "32",
+        rc = main(["--tokenizer", str(tok_dir), "--register_path", str(FAMILY_DIR), "--input", str(data), "--output", str(out), "--seq_length", "32",
                    "--on_error", "skip"])  # fmt: skip
     assert rc == 0
     text = buf.getvalue()
@@ -226,23 +255,23 @@ def test_empty_missing_and_bad_records(tok_dir, tmp_path):
     empty = tmp_path / "e.json"
     empty.write_text("[]")
     with pytest.raises(DataError, match=r"yielded no usable samples .*nothing written"):
-        preprocess(tok, empty, out, 32, progress=False)
+        preprocess(tok, empty, out, 32, progress=False, chat_template=TEMPLATE)
     with pytest.raises(DataError, match=r"dataset path '.*nope.json' does not exist"):
-        preprocess(tok, tmp_path / "nope.json", out, 32, progress=False)
+        preprocess(tok, tmp_path / "nope.json", out, 32, progress=False, chat_template=TEMPLATE)
     broken = tmp_path / "b.json"
     broken.write_text('[{"instruction": "a", "output": "b"},\n {"instruction": ]')
     with pytest.raises(DataError, match=r"b.json:2:\d+: malformed JSON"):
-        preprocess(tok, broken, out, 32, progress=False)
+        preprocess(tok, broken, out, 32, progress=False, chat_template=TEMPLATE)
     wrong = tmp_path / "w.json"
     wrong.write_text(json.dumps([{"instruction": "a", "output": "b"}, {"question": "a"}]))
     with pytest.raises(DataError, match=r"w.json\[1\]: cannot tell the format from keys \['question'\]"):
-        preprocess(tok, wrong, out, 32, progress=False)
-    stats = preprocess(tok, wrong, out, 32, on_error="skip", progress=False)
+        preprocess(tok, wrong, out, 32, progress=False, chat_template=TEMPLATE)
+    stats = preprocess(tok, wrong, out, 32, on_error="skip", progress=False, chat_template=TEMPLATE)
     assert (stats.samples_written, stats.samples_bad) == (1, 1)
     # an old output is replaced as a pair, never left half-written: a failing run leaves the previous one intact
     before = read_mindrecord(out)
     with pytest.raises(DataError):
-        preprocess(tok, empty, out, 32, progress=False)
+        preprocess(tok, empty, out, 32, progress=False, chat_template=TEMPLATE)
     assert read_mindrecord(out) == before
     assert leftovers(tmp_path) == ["out.mindrecord", "out.mindrecord.db"]
 
@@ -286,3 +315,26 @@ def test_plugin_tokenizer_from_register_path(tmp_path, capsys):
     for row, sample in zip(rows, samples, strict=True):
         assert tok.decode([t for t in row["labels"] if t != X]) == sample["output"] + "<|eot_id|>"
         assert row["input_ids"][0] == tok.convert_tokens_to_ids("<|begin_of_text|>")
+
+
+def test_chat_template_comes_from_the_family_not_from_core(tok_dir, tmp_path):
+    """A tokenizer without a template needs the family's: none given is a one-line error; an HF --tokenizer folder
+    whose config.json a family reads gets that family's template; the tokenizer's own template always wins."""
+    from transformers import AutoTokenizer
+
+    from mf_ext.data.preprocess import family_chat_template as pick
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]
+    with pytest.raises(DataError, match="carries no chat template and the model family declares none"):
+        encode_conversation(tok, msgs)
+    assert pick(None, str(tok_dir)) is None  # no config.json beside it: no family
+    with_cfg = tmp_path / "hf"
+    with_cfg.mkdir()
+    (with_cfg / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    assert pick(None, str(with_cfg)) == TEMPLATE
+    assert pick([str(FAMILY_DIR)], None) == TEMPLATE
+    own = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
+    tok.chat_template = own
+    ids, _ = encode_conversation(tok, msgs, chat_template=TEMPLATE)
+    assert tok.decode(ids) == "[user]hi[assistant]ok"

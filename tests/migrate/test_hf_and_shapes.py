@@ -9,16 +9,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hf_fixtures import LLAMA31_ROPE_SCALING
 
 from mf_ext.migrate.cli import migrate_main
-from mf_ext.migrate.hf import ARCH_FIELDS
 from mf_ext.migrate.migrate import MigrationError, hf_config_to_yaml, migrate_text, yaml_to_hf_config
 from mf_ext.migrate.validate import validate_file
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "research" / "llama3_1"
 FINETUNE = REPO / "configs" / "llama2" / "finetune_llama2_7b.yaml"
+
+# Architecture fields of an HF Llama config.json: a round trip HF -> YAML -> HF must keep each of them.
+ARCH_FIELDS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+    "vocab_size", "rms_norm_eps", "rope_theta", "rope_scaling", "max_position_embeddings", "tie_word_embeddings",
+    "bos_token_id", "eos_token_id", "pad_token_id", "hidden_act", "model_type",
+)  # fmt: skip
 
 # Meta's published config.json files (architecture fields), written out here as the independent reference.
 LLAMA3_8B_HF = {
@@ -312,11 +318,11 @@ def test_yaml_written_for_an_hf_config_runs_the_hf_weights_exactly(tmp_path):
     gives HF transformers' logits. Wrong theta, eps, kv heads or rope scaling in the YAML would show here."""
     import numpy as np
     import torch
-    from hf_fixtures import make_hf_llama
     from transformers import LlamaForCausalLM
 
     import mf_ext
     from mf_ext.registry import load_plugin
+    from tests.hf_fixtures import make_hf_llama
 
     hf_dir = make_hf_llama(tmp_path / "hf", rope_scaling=dict(LLAMA31_ROPE_SCALING), rms_norm_eps=1e-6,
                            rope_theta=50000.0, num_kv_heads=1)  # fmt: skip

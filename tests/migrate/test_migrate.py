@@ -443,3 +443,48 @@ def test_editor_edits_mean_exactly_what_was_asked(data):
     assert yaml.safe_load(doc.text) == expected
     # comments outside the edited lines are still there
     assert doc.text.startswith(text.split("\nseed:")[0])
+
+
+def _family_with_presets(folder: Path, name: str, preset_names: tuple[str, ...]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "family.py").write_text(
+        "from mf_ext.family import Family, Reference\n"
+        f"FAMILY = Family(name={name!r}, classes={{'config': 'cfg.NewConfig', 'model': 'mdl.NewForCausalLM'}},\n"
+        "    presets='presets:PRESETS',\n"
+        "    reference=Reference(model='transformers:LlamaForCausalLM', config='transformers:LlamaConfig', tiny={}))\n"
+    )
+    (folder / "presets.py").write_text(
+        "from mf_ext.migrate.presets import DELETE, Preset\n"
+        "PRESETS = {n: Preset(n, 'test preset', model_config={'vocab_size': 7, 'multiple_of': DELETE},\n"
+        "    tokenizer={'unk_token': DELETE, 'eos_token': '<eos>'}, clear_checkpoint_names=frozenset({'llama2_7b'}),\n"
+        "    model_name_prefixes=('llama2',), notes={'load_checkpoint': 'old weights {value!r}'})\n"
+        f"    for n in {preset_names!r}}}\n"
+    )
+    return folder
+
+
+def test_presets_are_the_familys_data_applied_by_a_generic_engine(tmp_path):
+    """A family folder declares its presets; the migration applies their generic operations and points the YAML at
+    that family's classes (a family without a tokenizer class leaves the tokenizer's class alone)."""
+    fam = _family_with_presets(tmp_path / "newfam", "newfam", ("to_new",))
+    doc = YamlDocument(MINDFORMERS_STYLE)
+    doc.set(("load_checkpoint",), "/old.ckpt")
+    result = migrate_text(doc.text, "to_new", register_path=fam)
+    mc = result.data["model"]["model_config"]
+    assert mc["vocab_size"] == 7 and "multiple_of" not in mc and mc["checkpoint_name_or_path"] == ""
+    assert (mc["type"], mc["auto_register"]) == ("NewConfig", "cfg.NewConfig")
+    assert result.data["model"]["arch"] == {"type": "NewForCausalLM", "auto_register": "mdl.NewForCausalLM"}
+    assert result.data["trainer"]["model_name"] == "to_new"
+    assert result.notes == ["old weights '/old.ckpt'"]
+    with pytest.raises(MigrationError, match="unknown preset 'llama3_8b'"):
+        migrate_text(MINDFORMERS_STYLE, "llama3_8b", register_path=fam)  # only that family's presets
+
+
+def test_a_preset_name_declared_by_two_families_is_an_error(tmp_path, monkeypatch):
+    from mf_ext import registry
+
+    a = _family_with_presets(tmp_path / "a", "fam_a", ("same",))
+    b = _family_with_presets(tmp_path / "b", "fam_b", ("same",))
+    monkeypatch.setattr(registry, "all_families", lambda *a_, **k: [registry.load_plugin(a), registry.load_plugin(b)])
+    with pytest.raises(MigrationError, match="preset 'same' is declared by families 'fam_a' and 'fam_b'"):
+        migrate_text(MINDFORMERS_STYLE, "same")

@@ -11,12 +11,13 @@ import yaml
 
 from mf_ext.migrate.cli import validate_main
 from mf_ext.migrate.migrate import hf_config_to_yaml, migrate_text, read_hf_config
-from mf_ext.migrate.presets import PRESETS
 from mf_ext.migrate.validate import validate_file
 from mf_ext.migrate.yaml_edit import YamlDocument
+from mf_ext.registry import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "research" / "llama3_1"
+PRESETS = load_plugin(PLUGIN).family.load_presets()
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 DEMO = PLUGIN / "demo"
 LOG_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|\[(WARNING|INFO|ERROR|DEBUG)\])")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.data.sft_tokenizers import DEMO_DATA, family_chat_template, make_bpe_tokenizer_dir
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent / "data"))
-from sft_tokenizers import DEMO_DATA, make_bpe_tokenizer_dir  # noqa: E402
 
 YAML = REPO / "research" / "llama3_1" / "finetune.yaml"
 PLUGIN = REPO / "research" / "llama3_1"
@@ -22,9 +22,8 @@ VOCAB = 384
 
 def make_workspace(root: Path, seq_length: int = 64) -> dict[str, Path]:
     """HF model (GQA, Llama 3.1 rope scaling), tokenizer, demo MindRecord; conversions cached under ``root``."""
-    from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
-
     from mf_ext.data.preprocess import preprocess
+    from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama
 
     os.environ["MF_EXT_CACHE"] = str(root / "cache")
     hf = make_hf_llama(root / "hf", vocab_size=VOCAB, rope_scaling=LLAMA31_ROPE_SCALING, seed=1)
@@ -33,7 +32,7 @@ def make_workspace(root: Path, seq_length: int = 64) -> dict[str, Path]:
 
     tok = AutoTokenizer.from_pretrained(tok_dir)
     data = root / "demo.mindrecord"
-    preprocess(tok, DEMO_DATA, data, seq_length, progress=False)
+    preprocess(tok, DEMO_DATA, data, seq_length, progress=False, chat_template=family_chat_template())
     return {"root": root, "hf": hf, "tok": tok_dir, "data": data}
 
 

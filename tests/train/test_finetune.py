@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ft_helpers import PLUGIN, YAML, hf_logits, make_workspace, ms_logits, read_hf_config, run_launcher, step_losses  # noqa: E402
+from tests.train.ft_helpers import (
+    PLUGIN,
+    YAML,
+    hf_logits,
+    make_workspace,
+    ms_logits,
+    read_hf_config,
+    run_launcher,
+    step_losses,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ft_helpers import PLUGIN, REPO, VOCAB, YAML, write_rows  # noqa: E402
+from tests.train.ft_helpers import PLUGIN, REPO, VOCAB, YAML, write_rows
 
 pytestmark = pytest.mark.skipif(shutil.which("msrun") is None, reason="msrun (MindSpore launcher) not on PATH")
 
@@ -27,11 +24,10 @@ def _free_port() -> int:
 def test_msrun_two_workers_equal_single_process(tmp_path, monkeypatch):
     import os
 
-    from hf_fixtures import make_hf_llama
-
     from mf_ext.api import prepare
     from mf_ext.train import finetune
     from mf_ext.train.export import model_params
+    from tests.hf_fixtures import make_hf_llama
 
     monkeypatch.setenv("MF_EXT_CACHE", str(tmp_path / "cache"))
     hf = make_hf_llama(tmp_path / "hf", vocab_size=VOCAB, seed=3)

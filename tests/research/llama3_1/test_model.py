@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, read_hf_config
+
+from tests.hf_fixtures import LLAMA31_ROPE_SCALING, make_hf_llama, read_hf_config
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN_DIR = REPO / "research" / "llama3_1"
