@@ -228,7 +228,7 @@ def test_yaml_pad_id_outside_the_vocab_is_taken_from_the_hf_folder(llama31_yaml_
     res, _, out, prompt = llama31_yaml_on_demo_weights
     assert res.returncode == 0, res.stderr[-3000:]
     assert "pad_token_id 128004 is outside vocab_size 1280; using 1028" in res.stdout
-    from test_launcher import hf_greedy_text
+    from tests.test_launcher import hf_greedy_text
 
     assert (out / "text_generation_result.txt").read_text().strip() == hf_greedy_text(DEMO_HF, prompt, 8)
 
