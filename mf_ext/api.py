@@ -16,7 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from mf_ext.config import ConfigError, detect_device_target, load_config_ex, plugin_of
+from mf_ext.config import ConfigError, detect_device_target, load_config_ex
+from mf_ext.errors import one_line
 
 # Files of a plug-in whose content decides what a conversion produces (part of the cache key).
 _CONVERTER_FILES = ("convert_weight.py", "convert_reversed.py", "weight_map.py")
@@ -62,12 +63,14 @@ def convert_cached(
     qkv_concat: bool = False,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    who: str | None = None,
 ) -> Path:
     """Convert an HF folder with the plug-in's ``convert_pt_to_ms`` once; later calls with unchanged input reuse it.
 
     The cache key covers the input files (names, sizes, mtimes), the plug-in's converter sources and the options, so
     a changed checkpoint or converter converts again. The converter writes under a temporary name and renames, so an
-    interrupted conversion never leaves a file that looks finished.
+    interrupted conversion never leaves a file that looks finished. ``who`` names what asked for ``qkv_concat`` in
+    the one-line refusal of a converter that cannot honour it.
     """
     src = Path(hf_dir)
     files = check_hf_dir(src)
@@ -89,11 +92,41 @@ def convert_cached(
     out.parent.mkdir(parents=True, exist_ok=True)
     if verbose:
         print(f"[mf-ext] converting {str(src)!r} with {plugin.root.name}/convert_weight.py -> {out}", flush=True)
-    kwargs = {"qkv_concat": True} if qkv_concat else {}
-    plugin.convert_pt_to_ms(str(src), str(out), dtype=dtype, **kwargs)
+    from mf_ext.convert.plugin_call import call_converter
+
+    # a folder written for MindFormers' convert_weight.py gets its conventions; what it cannot honour is refused
+    call_converter(plugin, "hf_to_ms", src, out, dtype=dtype, qkv_concat=bool(qkv_concat), who=who)
     if not out.is_file():
         raise ConfigError(f"{plugin.root.name}/convert_weight.py: convert_pt_to_ms produced no {str(out)!r}")
     return out
+
+
+def converter_plugin(entries, register_path, hf_dir: Path, model_name: str | None = None):
+    """The plug-in whose ``convert_weight.py`` converts ``hf_dir`` for this YAML's model.
+
+    In order: the folder of the model class, of the config class, a register path that holds a converter, the
+    tokenizer's folder; else (a MindFormers built-in model, e.g. ``LlamaForCausalLM`` with a tokenizer-only
+    ``auto_register``) the built-in family that reads ``hf_dir/config.json``, whose checkpoints use MindFormers'
+    parameter names.
+    """
+    from mf_ext.registry import CONVERT_FILE, RegistryError, family_for_hf_config, load_plugin, parse_register_paths
+
+    candidates = [e.plugin for kind in ("models", "config") for e in entries if e.module_type == kind]
+    candidates += [load_plugin(p) for p in parse_register_paths(register_path)]
+    candidates += [e.plugin for e in entries if e.module_type == "tokenizer"]
+    for plugin in candidates:
+        if (plugin.root / CONVERT_FILE).is_file():
+            return plugin
+    model = model_name or next((e.cls.__name__ for e in entries if e.module_type == "models"), None)
+    try:
+        hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+        return family_for_hf_config(hf)
+    except (OSError, json.JSONDecodeError, RegistryError) as exc:
+        folders = ", ".join(dict.fromkeys(repr(str(p.root)) for p in candidates)) or "none given"
+        raise ConfigError(
+            f"--convert: no converter for {model or 'the YAML model'}: no {CONVERT_FILE} in its plug-in folders "
+            f"({folders}) and no built-in family reads {str(hf_dir / 'config.json')!r} ({one_line(exc)})"
+        ) from None
 
 
 def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--convert") -> None:
@@ -220,13 +253,12 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         convert = cfg.get("convert") or None
     if convert:
         hf_dir = Path(convert)
-        plugin = plugin_of(entries)
-        if plugin is None:
-            raise ConfigError("--convert needs the model's plug-in: the YAML's model.arch has no auto_register")
         check_hf_dir(hf_dir)
+        plugin = converter_plugin(entries, register_path, hf_dir, (cfg.model.get("arch") or {}).get("type"))
         apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
-        converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+        who = "model.model_config.qkv_concat in the YAML"
+        converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv, who=who)
         return cfg, entries, checkpoint or converted
     checkpoint = checkpoint or cfg.get("load_checkpoint") or None
     if checkpoint:

@@ -201,12 +201,11 @@ def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=Non
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ warnings drown the output; errors still show
-    from mf_ext.config import ConfigError
-    from mf_ext.registry import RegistryError
+    from mf_ext.errors import MfExtError
 
     try:
         return _run(args)
-    except (ConfigError, RegistryError, FileNotFoundError) as exc:
+    except (MfExtError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
