@@ -319,9 +319,11 @@ def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=No
     from mindformers.models import build_model
 
     from mf_ext.foreign import adapt_config_for_device, adapt_model_for_device
+    from mf_ext.registry import plugin_imports
 
-    adapt_config_for_device(cfg)  # a MindFormers model on CPU: without its Ascend-only features
-    model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
+    adapt_config_for_device(cfg)  # a MindFormers model on CPU: in the forms that have CPU kernels
+    with plugin_imports():  # plug-in code importing siblings while the model is built gets its own folder's
+        model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
     adapt_model_for_device(model)  # CPU: RmsNorm primitives some layers hard-wire, as composite ops
     if checkpoint:
         load_checkpoint_into(model, checkpoint)

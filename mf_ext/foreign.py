@@ -202,16 +202,16 @@ def _static_length(model) -> int | None:
     return None
 
 
-_UNSUPPORTED_OP = re.compile(
-    r"Unsupported op \[(\w+)\] on (\w+)|kernel.*?\[(\w+)\].*?not (?:registered|supported)", re.I
-)
+# MindSpore's words for a missing kernel: "Unsupported op [RmsNorm] on CPU" (graph mode), "The kernel RmsNorm
+# unregistered" (PyNative)
+_UNSUPPORTED_OP = re.compile(r"Unsupported op \[(\w+)\]|kernel \[?(\w+)\]? unregistered", re.I)
 
 
 def _explain(model, exc: BaseException) -> ForeignModelError:
     text = str(exc)
     match = _UNSUPPORTED_OP.search(text)
     if match:
-        op = match.group(1) or match.group(3)
+        op = match.group(1) or match.group(2)
         return ForeignModelError(
             f"{_name(model)} ({type(model).__module__}) uses the op {op!r}, which MindSpore implements for Ascend only "
             f"(no {_device()} kernel); run it on Ascend"
@@ -221,8 +221,11 @@ def _explain(model, exc: BaseException) -> ForeignModelError:
 
 
 def _check_runnable(model) -> None:
-    cfg = getattr(model, "config", None)
-    if _device() == "CPU" and getattr(cfg, "use_past", False):
+    """CPU: refuse a model built with MindFormers' paged cache; give the others the RmsNorm fallback (idempotent)."""
+    if _device() != "CPU":
+        return
+    adapt_model_for_device(model)  # a model built directly (not through mf_ext.load_model) needs it as well
+    if getattr(getattr(model, "config", None), "use_past", False):
         raise ForeignModelError(
             f"{_name(model)} was built with use_past=True: MindFormers' paged KV cache runs on Ascend only; on CPU build "
             "it with model_config.use_past False (run_mindformer_ext.py and mf_ext.load_model do this)"
@@ -237,10 +240,10 @@ def _forward(model, ids: np.ndarray) -> np.ndarray:
         model.set_train(False)  # as MindFormers' generate() does: outside training its models return logits
     try:
         out = model(ms.Tensor(ids.astype(np.int32), ms.int32))
+        out = out[0] if isinstance(out, (tuple, list)) else out  # (logits, tokens, mask) outside predict mode
+        arr = out.asnumpy().astype(np.float32)  # PyNative reports a missing kernel here, when the value is needed
     except (RuntimeError, TypeError, ValueError) as exc:
         raise _explain(model, exc) from exc
-    out = out[0] if isinstance(out, (tuple, list)) else out  # (logits, tokens, mask) outside predict mode
-    arr = out.asnumpy().astype(np.float32)
     batch, length = ids.shape
     if arr.size % (batch * length):
         raise ForeignModelError(

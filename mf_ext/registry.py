@@ -196,7 +196,7 @@ class Plugin:
                 f"plug-in {str(self.root)!r} has no module {module!r}{_did_you_mean(module, self.modules())}"
             )
         self._ensure_package()
-        with _plugin_imports(self):
+        with plugin_imports():
             return importlib.import_module(f"{self.package}.{module}")
 
     # -- family ------------------------------------------------------------------------------------------------------
@@ -434,15 +434,16 @@ def _drop_aliases() -> None:
         del _ALIASES[alias]
 
 
-class _plugin_imports:  # noqa: N801 -- used as a context manager
-    """Around a plug-in import: aliases made meanwhile live until the outermost one ends."""
+class plugin_imports:  # noqa: N801 -- a context manager, named like one
+    """Scope of plug-in code that may import siblings: aliases made meanwhile live until the outermost scope ends.
 
-    def __init__(self, plugin: Plugin):
-        self.plugin = plugin
+    Plug-in imports (:meth:`Plugin.import_module`), converter calls and model builds run inside one, so a module a
+    plug-in's function imports later (``def f(): import helpers``) is its own, never another plug-in's ``helpers``.
+    """
 
     def __enter__(self):
         if _IMPORT_DEPTH[0] == 0:
-            _drop_aliases()  # left over from a plug-in's function that imported later (e.g. a converter)
+            _drop_aliases()  # left over from plug-in code that ran outside any scope
         _IMPORT_DEPTH[0] += 1
         return self
 

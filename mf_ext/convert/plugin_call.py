@@ -124,6 +124,8 @@ _NOT_ASKED = {
 }
 _FLAGS = {
     "dry_run": "--dry-run",
+    "qkv_concat": "--qkv_concat",
+    "format": "--format",
     "hf_config": "--hf_config",
     "ms_config": "--ms_config",
     "lora_output": "--lora_output",
@@ -155,10 +157,13 @@ def call_converter(plugin, direction: str, input_path, output_path, *, dtype=Non
     refusals (``"model.model_config.qkv_concat in the YAML"``). Returns what the converter returns (mf-ext's converters
     return a result with ``summary()``, or the plan for a dry run).
     """
+    from mf_ext.registry import plugin_imports
+
     file, func = _FILES[direction]
     fn = plugin.convert_pt_to_ms if direction == "hf_to_ms" else plugin.convert_ms_to_pt
     if convention(plugin, fn) == "mf_ext":
-        return fn(input_path, output_path, dtype, **options)
+        with plugin_imports():
+            return fn(input_path, output_path, dtype, **options)
 
     where = f"{str(plugin.root / file)!r}: {func}"
     positional, named, var_kw = _parameters(fn)
@@ -197,7 +202,8 @@ def call_converter(plugin, direction: str, input_path, output_path, *, dtype=Non
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = fn(str(input_path), str(tmp), **kwargs)
+        with plugin_imports():  # a sibling the converter imports while it runs is its own folder's
+            result = fn(str(input_path), str(tmp), **kwargs)
         if result is False:  # MindFormers' converters print why and return False
             raise ConversionError(
                 f"{where} returned False: it could not convert {str(input_path)!r} (see its output above)"
