@@ -234,7 +234,12 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
             if extra:
                 parts.append(f"{len(extra)} tensor(s) the model does not have: {', '.join(extra[:4])}")
             raise ConfigError(f"load_checkpoint {str(checkpoint)!r} does not fit the model: {'; '.join(parts)}")
-    not_loaded, _ = ms.load_param_into_net(model, params, strict_load=strict)
+    try:
+        not_loaded, _ = ms.load_param_into_net(model, params, strict_load=strict)
+    except (RuntimeError, ValueError, TypeError) as exc:  # a shape that differs: the YAML's architecture is not theirs
+        raise ConfigError(
+            f"load_checkpoint {str(checkpoint)!r} does not fit {type(model).__name__}: {one_line(exc)}"
+        ) from None
     if strict and not_loaded:
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
@@ -313,18 +318,11 @@ def load_model(
 
 def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=None):
     """Build and (optionally) load a model from an already-loaded config."""
-    import copy
-
     set_context(cfg, device_target, mode)
-    from mindformers.models import build_model
+    from mf_ext.foreign import build_model
 
-    from mf_ext.foreign import adapt_config_for_device, adapt_model_for_device
-    from mf_ext.registry import plugin_imports
-
-    adapt_config_for_device(cfg)  # a MindFormers model on CPU: in the forms that have CPU kernels
-    with plugin_imports():  # plug-in code importing siblings while the model is built gets its own folder's
-        model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
-    adapt_model_for_device(model)  # CPU: RmsNorm primitives some layers hard-wire, as composite ops
+    # MindFormers' build_model; a model that is not mf-ext's is built as run_mindformer.py builds it, in CPU forms on CPU
+    model = build_model(cfg)
     if checkpoint:
         load_checkpoint_into(model, checkpoint)
     model.set_train(False)

@@ -32,6 +32,7 @@ __all__ = [
     "rms_norm_composite",
     "adapt_config_for_device",
     "adapt_model_for_device",
+    "build_model",
     "generate",
     "is_foreign",
     "logits",
@@ -87,19 +88,30 @@ def _defaults(cls) -> dict:
 
 
 def adapt_config_for_device(cfg, *, verbose: bool = True) -> list[str]:
-    """On CPU, set a foreign model's ``model_config`` to the forms that run there (:data:`CPU_SETTINGS`, in place).
+    """Prepare a foreign model's build as ``run_mindformer.py`` does, in the forms that run on this device.
 
-    mf-ext's own models run every setting on CPU and are left alone, as is everything on Ascend. Returns the changes
-    (``"use_past True -> False"``), also printed as one note on stderr.
+    * ``RUN_MODE``: MindFormers' context sets this environment variable to ``predict`` for a predict / eval run of
+      a ``use_past`` (or non-legacy) model, and models read it when built (``research/deepseek3``'s factory picks
+      its inference network by it; ``LlamaForCausalLM`` returns predict-layout logits). Set the same way here.
+    * On CPU, ``model_config`` in the forms that run there (:data:`CPU_SETTINGS`, in place).
+
+    mf-ext's own models are left alone. Returns the ``model_config`` changes (``"use_past True -> False"``), also
+    printed as one note on stderr.
     """
-    if _device() != "CPU":
-        return []
+    import os
+
     model = cfg.get("model") or {}
     cls = _registered("models", (model.get("arch") or {}).get("type"))
     if cls is None or not is_foreign(cls):
         return []
     mc = model.model_config
     defaults = _defaults(_registered("config", mc.get("type")) or object)
+    run_mode = cfg.get("run_mode") or "predict"
+    use_past = mc["use_past"] if "use_past" in mc else defaults.get("use_past", False)
+    if run_mode in ("predict", "eval") and (use_past or not cfg.get("use_legacy", True)):
+        os.environ["RUN_MODE"] = run_mode
+    if _device() != "CPU":
+        return []
     changes = []
     for key, cpu_value in CPU_SETTINGS.items():
         current = mc[key] if key in mc else defaults.get(key)
@@ -113,6 +125,37 @@ def adapt_config_for_device(cfg, *, verbose: bool = True) -> list[str]:
             flush=True,
         )
     return changes
+
+
+def build_model(cfg):
+    """``cfg.model`` built by MindFormers' ``build_model`` (``cfg`` is not modified, except by
+    :func:`adapt_config_for_device` for a foreign model), ready for this device; a failure is one line naming the
+    class."""
+    import copy
+    import os
+
+    from mindformers.models import build_model as mindformers_build_model
+
+    from mf_ext.registry import plugin_imports
+
+    adapt_config_for_device(cfg)
+    arch = ((cfg.get("model") or {}).get("arch") or {}).get("type")
+    try:
+        with plugin_imports():  # plug-in code importing siblings while the model is built gets its own folder's
+            model = mindformers_build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the model's own constructor: one line naming it, the traceback with MF_EXT_DEBUG=1
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        prefix = f"{arch}: "
+        detail = detail[len(prefix) :] if detail.startswith(prefix) else detail  # MindFormers prefixes the class
+        raise ForeignModelError(
+            f"model.arch {arch!r}: building it on {_device()} failed: {type(exc).__name__}: {detail}"
+        ) from exc
+    adapt_model_for_device(model)
+    return model
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -183,7 +183,9 @@ def test_fused_rms_norm_cells_run_on_cpu_after_replacement():
     assert str(explained).startswith("LlamaRMSNorm (mindformers.models.llama.llama_layer) uses the op 'RmsNorm', ")
 
 
-def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path):
+def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path, monkeypatch):
+    import os
+
     import mindspore as ms
     from foreign_helpers import tinyllama_folder
 
@@ -193,7 +195,9 @@ def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path):
     ms.set_context(device_target="CPU")
     folder = tinyllama_folder(tmp_path / "root", tiny.tok)
     cfg = load_config(folder / "predict_tinyllama.yaml", folder)
+    monkeypatch.setenv("RUN_MODE", "unset")  # restored after the test
     changes = adapt_config_for_device(cfg, verbose=False)
+    assert os.environ["RUN_MODE"] == "predict"  # as MindFormers' context sets it for a use_past predict YAML
     assert changes == [
         "use_past True -> False",
         "use_flash_attention True -> False",
@@ -203,4 +207,6 @@ def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path):
     assert (mc.use_past, mc.use_flash_attention, mc.is_dynamic, mc.use_rope_slice) == (False, False, False, True)
     demo = REPO / "research" / "llama3_1" / "predict_demo.yaml"
     ours = load_config(demo, REPO / "research" / "llama3_1")
+    monkeypatch.setenv("RUN_MODE", "unset")
     assert adapt_config_for_device(ours, verbose=False) == [] and ours.model.model_config.use_past is True
+    assert os.environ["RUN_MODE"] == "unset"  # mf-ext's own models are left alone
