@@ -352,4 +352,16 @@ def build_tokenizer_from_config(cfg):
         raise ConfigError(f"processor.tokenizer.vocab_file: {vocab!r} does not exist")
     from mindformers.models import build_tokenizer
 
-    return build_tokenizer(copy.deepcopy(tok_cfg))
+    from mf_ext.registry import plugin_imports
+
+    try:
+        with plugin_imports():  # a plug-in tokenizer importing siblings while it is built gets its own folder's
+            return build_tokenizer(copy.deepcopy(tok_cfg))
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the tokenizer's own constructor (a plug-in's, or MindFormers'): one line naming it
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        raise ConfigError(
+            f"processor.tokenizer {tok_cfg.get('type')!r}: building it failed: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc

@@ -360,7 +360,8 @@ class _PluginImportFinder(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path=None, target=None):
         top, _, rest = fullname.partition(".")
-        if rest and top in sys.modules and top in _ALIASES and sys.modules[top].__name__ == _ALIASES[top]:
+        aliased = top != RESEARCH_PACKAGE and top in _ALIASES and top in sys.modules
+        if rest and aliased and sys.modules[top].__name__ == _ALIASES[top]:
             # a submodule of an aliased package: the same module as under the package's real name
             return self._alias(fullname, f"{_ALIASES[top]}.{rest}")
         if top != RESEARCH_PACKAGE and (rest or top not in _SIBLING_NAMES):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import pytest
 from foreign_helpers import REPO, write
@@ -62,6 +63,23 @@ def test_our_research_folder_never_answers_for_theirs(tmp_path, monkeypatch):
     )
     try:
         assert load_plugin(folder).import_module("llama3_1_user").WHOSE == "theirs"
+    finally:
+        _purge("research")
+
+
+def test_research_resolves_where_no_research_package_is_importable(tmp_path, monkeypatch):
+    # mf-ext installed, the launcher run from elsewhere: no `research` on sys.path at all
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (Path(p or ".").resolve() / "research").is_dir()])
+    monkeypatch.chdir(tmp_path)
+    _purge("research")
+    folder = write(
+        tmp_path / "mf" / "research" / "beta",
+        {"beta_util.py": "X = 1\n", "beta_user.py": "from research.beta.beta_util import X\nimport research\n"},
+    )
+    try:
+        mod = load_plugin(folder).import_module("beta_user")
+        assert mod.X == 1 and list(mod.research.__path__) == [str(folder.parent)]
+        assert "research" not in sys.modules  # a namespace made for the import, dropped after it
     finally:
         _purge("research")
 
