@@ -60,10 +60,17 @@ def convention(plugin, fn) -> str:
     return "mindformers"
 
 
-def _parameters(fn) -> tuple[list[inspect.Parameter], set[str], bool]:
+def _signature_params(fn) -> list[inspect.Parameter]:
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        return list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
+        return []
+
+
+def _parameters(fn) -> tuple[list[inspect.Parameter], set[str], bool]:
+    """(positional parameters, names it takes by keyword, whether it takes ``**kwargs``)."""
+    params = _signature_params(fn)
+    if not params:
         return [], set(), True  # no signature to read (a builtin): assume it takes what MindFormers passes
     kinds = inspect.Parameter
     positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
@@ -167,7 +174,8 @@ def call_converter(plugin, direction: str, input_path, output_path, *, dtype=Non
 
     where = f"{str(plugin.root / file)!r}: {func}"
     positional, named, var_kw = _parameters(fn)
-    if len(positional) < 2 and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in positional):
+    takes_args = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in _signature_params(fn))
+    if len(positional) < 2 and not takes_args:
         raise ConversionError(
             f"{where} takes {len(positional)} positional argument(s); expected {func}(input_path, output_path, ...)"
         )
