@@ -14,10 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import sys
+import time
 from pathlib import Path
 
 from mf_ext.config import ConfigError, detect_device_target, load_config_ex
-from mf_ext.errors import one_line
+from mf_ext.errors import MfExtError, one_line
 
 # Files of a plug-in whose content decides what a conversion produces (part of the cache key).
 _CONVERTER_FILES = ("convert_weight.py", "convert_reversed.py", "weight_map.py")
@@ -89,15 +93,35 @@ def convert_cached(
         if verbose:
             print(f"[mf-ext] using cached conversion of {str(src)!r}: {out}", flush=True)
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
     if verbose:
         print(f"[mf-ext] converting {str(src)!r} with {plugin.root.name}/convert_weight.py -> {out}", flush=True)
     from mf_ext.convert.plugin_call import call_converter
 
-    # a folder written for MindFormers' convert_weight.py gets its conventions; what it cannot honour is refused
-    call_converter(plugin, "hf_to_ms", src, out, dtype=dtype, qkv_concat=bool(qkv_concat), who=who)
-    if not out.is_file():
-        raise ConfigError(f"{plugin.root.name}/convert_weight.py: convert_pt_to_ms produced no {str(out)!r}")
+    created = not out.parent.exists()
+    t0 = time.perf_counter()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A folder written for MindFormers' convert_weight.py gets its conventions; what it cannot honour is refused.
+        # A bar only on a terminal: in a log or a pipe it would stay behind as "0%| 0.00/4.25M" without a newline.
+        call_converter(
+            plugin,
+            "hf_to_ms",
+            src,
+            out,
+            dtype=dtype,
+            qkv_concat=bool(qkv_concat),
+            progress=verbose and sys.stderr.isatty(),
+            who=who,
+        )
+        if not out.is_file():
+            raise ConfigError(f"{plugin.root.name}/convert_weight.py: convert_pt_to_ms produced no {str(out)!r}")
+    except BaseException:  # a failed or interrupted (Ctrl-C) conversion leaves no cache folder that looks started
+        if created:
+            shutil.rmtree(out.parent, ignore_errors=True)
+        raise
+    if verbose:
+        size = out.stat().st_size
+        print(f"[mf-ext] converted {size / 2**20:.1f} MiB in {time.perf_counter() - t0:.2f} s", flush=True)
     return out
 
 
@@ -160,6 +184,142 @@ def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--conver
             model_config[key] = value
     if changed:  # the YAML disagreed with the weights: say what config.json decided
         print(f"[mf-ext] {who}: architecture taken from {str(path)!r}: {'; '.join(changed)}", flush=True)
+    settle_token_ids(cfg, path, who=who)
+
+
+# YAML token-id key -> the tokenizer attribute naming the same token (tokenizer_config.json, the YAML's tokenizer)
+_TOKEN_KEYS = {"bos_token_id": "bos_token", "eos_token_id": "eos_token", "pad_token_id": "pad_token"}
+
+
+def _ids_of(value) -> list[int] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return [value]
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return list(value)
+    return None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _token_string(value) -> str | None:
+    if isinstance(value, dict):  # {"content": "<|eot_id|>", ...} in tokenizer_config.json / special_tokens_map.json
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def _hf_token_id(
+    folder: Path | None, key: str, yaml_token: str | None, vocab: int
+) -> tuple[int | list[int], str] | None:
+    """``key``'s id from an HF folder: generation_config.json, else the token named by the tokenizer files (or by
+    the YAML's tokenizer) looked up in tokenizer.json / tokenizer_config.json. Only ids inside ``[0, vocab)``."""
+    if folder is None:
+        return None
+    gen = _read_json(folder / "generation_config.json").get(key)
+    ids = _ids_of(gen)
+    if ids is not None and all(0 <= i < vocab for i in ids):
+        return gen, "generation_config.json"
+    attr = _TOKEN_KEYS[key]
+    tok_cfg = _read_json(folder / "tokenizer_config.json")
+    names = [
+        (_token_string(tok_cfg.get(attr)), "tokenizer_config.json"),
+        (_token_string(_read_json(folder / "special_tokens_map.json").get(attr)), "special_tokens_map.json"),
+        (yaml_token, f"the YAML's processor.tokenizer.{attr}"),
+    ]
+    table: dict[str, int] = {}
+    for tid, entry in (tok_cfg.get("added_tokens_decoder") or {}).items():
+        if isinstance(entry, dict) and isinstance(entry.get("content"), str) and str(tid).isdigit():
+            table[entry["content"]] = int(tid)
+    tok_json = _read_json(folder / "tokenizer.json")
+    for entry in tok_json.get("added_tokens") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("content"), str) and isinstance(entry.get("id"), int):
+            table.setdefault(entry["content"], entry["id"])
+    vocab_map = (tok_json.get("model") or {}).get("vocab")
+    for name, source in names:
+        if name is None:
+            continue
+        tid = table.get(name)
+        if tid is None and isinstance(vocab_map, dict):
+            tid = vocab_map.get(name)
+        if isinstance(tid, int) and 0 <= tid < vocab:
+            return tid, f"{source} ({name!r})"
+    return None
+
+
+def settle_token_ids(cfg, hf_config: Path, *, who: str = "--convert") -> None:
+    """Token ids of ``model.model_config`` outside the vocabulary (a YAML's Llama 3 ``pad_token_id: 128004`` on a
+    model of 1280 tokens) are taken from the HF folder beside ``hf_config`` or refused: an id the embedding table
+    lacks would only surface as a kernel error (``Gather ... input_indices should be in the range``)."""
+    mc = cfg.model.model_config
+    vocab = mc.get("vocab_size")
+    if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab <= 0:
+        return
+    path = Path(hf_config)
+    folder = path.parent if path.name == "config.json" else None  # x.ckpt.config.json has no tokenizer beside it
+    tokenizer = (cfg.get("processor") or {}).get("tokenizer") or {}
+    for key, attr in _TOKEN_KEYS.items():
+        value = mc.get(key)
+        ids = _ids_of(value)
+        if ids is None or all(i < vocab for i in ids):  # negative ids mean "none" (e.g. eos -1 disables stopping)
+            continue
+        found = _hf_token_id(folder, key, _token_string(tokenizer.get(attr)), vocab)
+        if found is None:
+            where = str(folder) if folder is not None else str(path)
+            raise ConfigError(
+                f"model.model_config.{key}: {value!r} is outside the vocabulary of {str(path)!r} (vocab_size {vocab}) "
+                f"and {where!r} names no {attr} (config.json, generation_config.json, tokenizer files); "
+                f"set one with --model.model_config.{key} ID"
+            )
+        mc[key] = found[0]
+        print(
+            f"[mf-ext] {who}: model.model_config.{key} {value!r} is outside vocab_size {vocab}; "
+            f"using {found[0]!r} from {found[1]}",
+            flush=True,
+        )
+
+
+class BackendError(MfExtError, RuntimeError):
+    """The model uses an operator MindSpore has no kernel for on this device (one line, naming class and op)."""
+
+
+_MISSING_KERNEL = (
+    re.compile(r"Unsupported op \[(?P<op>\w+)\] on (?P<device>\w+)"),
+    re.compile(r"[Kk]ernel (?P<op>\w+) unregistered"),
+    re.compile(r"Can not find (?:the )?kernel (?:for|of) (?:op )?\[?(?P<op>\w+)\]?"),
+)
+
+
+def backend_error(exc: BaseException, model_class: str) -> BackendError | None:
+    """The one-line error for a MindSpore ``RuntimeError`` about an operator without a kernel on this device (None
+    for any other error: that is a bug and keeps its traceback)."""
+    text = str(exc)
+    for pattern in _MISSING_KERNEL:
+        m = pattern.search(text)
+        if m:
+            device = m.groupdict().get("device")
+            if not device:
+                try:
+                    import mindspore as ms
+
+                    device = ms.get_context("device_target")
+                except Exception:  # noqa: BLE001 -- only for the message
+                    device = "this device"
+            return BackendError(
+                f"{model_class} cannot run on {device}: MindSpore has no {device} kernel for the operator "
+                f"{m.group('op')!r} it uses (run it on Ascend, or use a model class with a {device} fallback)"
+            )
+    return None
 
 
 def set_context(cfg, device_target: str | None = None, mode=None) -> None:
@@ -207,10 +367,10 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
             raise ConfigError(
                 f"load_checkpoint: cannot read {str(checkpoint)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             ) from None
-    from mf_ext.train.export import is_train_state
+    from mf_ext.convert.train_state import is_train_state
 
     # A finetune checkpoint also holds optimizer state and counters (adam_m.*, global_step, ...): not model weights.
-    params = {k: v for k, v in params.items() if not is_train_state(k)}
+    params = {k: v for k, v in params.items() if not is_train_state(k, params)}
     model_params = {p.name: p for p in model.get_parameters()}
     model_names = set(model_params)
     # A checkpoint in another float dtype than the model's parameters (bf16 weights, fp32 model on CPU) is cast to
@@ -244,16 +404,16 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
 
-def prepare(config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None):
+def prepare(config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None, flags=None):
     """Load the config and settle which weights to load. Returns ``(cfg, entries, checkpoint_or_None)``.
 
     ``convert`` (else the YAML's ``convert``, unless a ``checkpoint`` is given) is converted with the plug-in's
     converter (cached) and its ``config.json`` sets the architecture. Otherwise the checkpoint (argument, else YAML
     ``load_checkpoint``) is used, and the HF ``config.json`` our converters and trainer keep beside it
     (``x.ckpt.config.json``), if present, sets the architecture, so a converted or finetuned checkpoint runs with
-    any YAML of its family.
+    any YAML of its family. ``flags`` are passed to :func:`mf_ext.config.load_config_ex`.
     """
-    cfg, entries = load_config_ex(config, register_path, overrides)
+    cfg, entries = load_config_ex(config, register_path, overrides, flags=flags)
     if convert is None and checkpoint is None:
         convert = cfg.get("convert") or None
     if convert:

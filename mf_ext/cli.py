@@ -4,6 +4,7 @@ imported only when it runs, so ``mf-ext --help`` and ``mf-ext <cmd> --help`` sta
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # subcommand → (module, function taking argv, one-line summary)
@@ -92,7 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError) as exc:
         print(f"mf-ext {cmd}: not available in this installation ({exc})", file=sys.stderr)
         return 2
-    rc = fn(rest)
+    from mf_ext.errors import MfExtError, one_line
+    from mf_ext.runtime import prepare_mindformers
+
+    # MindFormers' log files go to the cache, not to ./output/log of wherever the command runs; its console to errors.
+    cache = os.environ.get("MF_EXT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "mf-ext")
+    prepare_mindformers(os.path.join(cache, "log"))
+    try:
+        rc = fn(rest)
+    except MfExtError as exc:  # the subcommand did not report it itself: one line, never a traceback
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        print(f"mf-ext {cmd}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mf-ext {cmd}: interrupted", file=sys.stderr)
+        return 130
     return int(rc or 0)
 
 

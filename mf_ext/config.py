@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from mf_ext.errors import MfExtError
-from mf_ext.registry import Registered, RegistryError, resolve_auto_register
+from mf_ext.registry import RegistryError, resolve_auto_register
 
 
 class ConfigError(MfExtError, ValueError):
@@ -135,8 +135,15 @@ def load_config(
     return load_config_ex(path, register_path, overrides, register=register, template=template)[0]
 
 
-def load_config_ex(path, register_path=None, overrides=None, *, register: bool = True, template: bool = True):
-    """Like :func:`load_config`, and also return the list of :class:`~mf_ext.registry.Registered` entries."""
+def load_config_ex(
+    path, register_path=None, overrides=None, *, register: bool = True, template: bool = True, flags=None
+):
+    """Like :func:`load_config`, and also return the list of :class:`~mf_ext.registry.Registered` entries.
+
+    ``flags``: ``{dotted key: value}`` set as given (not parsed as YAML), or a function of the loaded YAML dict
+    returning one; applied before ``overrides``. A ``run_mode`` among them selects MindFormers' run-mode template,
+    as ``MindFormerConfig(path, run_mode=...)`` does in run_mindformer.py.
+    """
     if isinstance(path, dict):
         raw, base = _to_plain(path), Path.cwd()
         name = "<dict>"
@@ -146,13 +153,20 @@ def load_config_ex(path, register_path=None, overrides=None, *, register: bool =
         name = str(path)
     from mindformers.tools.register import MindFormerConfig
 
+    flag_values = flags(raw) if callable(flags) else dict(flags or {})
+    run_mode = {"run_mode": flag_values["run_mode"]} if flag_values.get("run_mode") else {}
     if isinstance(path, dict):
-        cfg = _to_plain(MindFormerConfig(**raw))
+        cfg = _to_plain(MindFormerConfig(**{**raw, **run_mode}))
     else:
         try:
-            cfg = _to_plain(MindFormerConfig(str(Path(path).resolve())) if template else MindFormerConfig(**raw))
+            cfg = _to_plain(
+                MindFormerConfig(str(Path(path).resolve()), **run_mode)
+                if template
+                else MindFormerConfig(**{**raw, **run_mode})
+            )
         except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
             raise ConfigError(f"config {name!r}: {type(exc).__name__}: {exc}") from None
+    apply_overrides(cfg, flag_values)
     apply_overrides(cfg, parse_overrides(overrides))
     _resolve_paths(cfg, base)
     try:
@@ -160,15 +174,6 @@ def load_config_ex(path, register_path=None, overrides=None, *, register: bool =
     except RegistryError as exc:
         raise RegistryError(f"{name}: {exc}") from None
     return MindFormerConfig(**resolved), entries
-
-
-def plugin_of(entries: list[Registered], module_type: str = "models"):
-    """The plug-in that provided the class for ``module_type`` (``models`` first, then ``config``), or None."""
-    for wanted in (module_type, "config", "tokenizer"):
-        for e in entries:
-            if e.module_type == wanted:
-                return e.plugin
-    return None
 
 
 def detect_device_target() -> str:

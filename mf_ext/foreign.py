@@ -20,7 +20,6 @@ Failures are one line naming the model class and what is missing (:class:`Foreig
 
 from __future__ import annotations
 
-import re
 import sys
 
 import numpy as np
@@ -245,22 +244,17 @@ def _static_length(model) -> int | None:
     return None
 
 
-# MindSpore's words for a missing kernel: "Unsupported op [RmsNorm] on CPU" (graph mode), "The kernel RmsNorm
-# unregistered" (PyNative)
-_UNSUPPORTED_OP = re.compile(r"Unsupported op \[(\w+)\]|kernel \[?(\w+)\]? unregistered", re.I)
+def _explain(model, exc: BaseException):
+    """One line for a failure inside a foreign model: the operator MindSpore lacks on this device
+    (:func:`mf_ext.api.backend_error`), else the model's own first line."""
+    from mf_ext.api import backend_error
 
-
-def _explain(model, exc: BaseException) -> ForeignModelError:
-    text = str(exc)
-    match = _UNSUPPORTED_OP.search(text)
-    if match:
-        op = match.group(1) or match.group(2)
-        return ForeignModelError(
-            f"{_name(model)} ({type(model).__module__}) uses the op {op!r}, which MindSpore implements for Ascend only "
-            f"(no {_device()} kernel); run it on Ascend"
-        )
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return ForeignModelError(f"{_name(model)} ({type(model).__module__}) failed on {_device()}: {first}")
+    who = f"{_name(model)} ({type(model).__module__})"
+    missing = backend_error(exc, who)
+    if missing is not None:
+        return missing
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return ForeignModelError(f"{who} failed on {_device()}: {first}")
 
 
 def _check_runnable(model) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mf_ext.errors import MfExtError
+
 __all__ = ["logits", "generate", "sample_next"]
 
 # Buffers are rounded up to a multiple of this many tokens so repeated calls with nearby lengths reuse the
@@ -35,7 +37,7 @@ def _as_ids(input_ids, vocab_size: int | None) -> np.ndarray:
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"input_ids: expected integer token ids, got dtype {ids.dtype!r}")
     if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(
+        raise GenerationError(
             f"input_ids: token ids must be in [0, {vocab_size}), got range [{int(ids.min())!r}, {int(ids.max())!r}]"
         )
     return ids.astype(np.int64)
@@ -112,6 +114,27 @@ def sample_next(
     return np.array([rng.choice(vocab, p=row) for row in probs])
 
 
+class GenerationError(MfExtError, ValueError):
+    """Settings that cannot generate (one line naming the setting)."""
+
+
+def _check_special_ids(vocab_size, pad: int, eos: set[int]) -> None:
+    # An id the embedding table lacks would only surface as a kernel error ("Gather ... input_indices should be in
+    # the range [0, 1280), got 128004") after compiling: refuse it here, naming the setting.
+    if not isinstance(vocab_size, (int, np.integer)) or vocab_size <= 0:
+        return
+    if pad >= vocab_size:
+        raise GenerationError(
+            f"pad_token_id: {pad!r} is outside the model's vocabulary [0, {vocab_size}) (model.config.pad_token_id, "
+            "or the smallest eos_token_id); set one the model knows"
+        )
+    outside = sorted(t for t in eos if t >= vocab_size)
+    if outside:
+        raise GenerationError(
+            f"eos_token_id: {outside!r} outside the model's vocabulary [0, {vocab_size}); the model can never emit it"
+        )
+
+
 def _eos_set(eos_token_id) -> set[int]:
     if eos_token_id is None:
         return set()
@@ -154,7 +177,8 @@ def generate(
     config = model.config
     eos = _eos_set(eos_token_id)
     pad = getattr(config, "pad_token_id", None)
-    pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min(eos) if eos else 0)
+    pad = pad if isinstance(pad, (int, np.integer)) and pad >= 0 else (min((t for t in eos if t >= 0), default=0))
+    _check_special_ids(getattr(config, "vocab_size", None), pad, eos)
     if (
         attention_mask is None
         and isinstance(input_ids, (list, tuple))

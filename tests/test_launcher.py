@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -175,13 +176,74 @@ def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
 
 def test_load_checkpoint_takes_the_architecture_kept_beside_it(tiny_hf, tmp_path):
     """A converted checkpoint runs with the demo YAML: its architecture comes from x.ckpt.config.json, and the YAML's
-    own `convert:` is not run when --load_checkpoint is given."""
+    own `convert:` is not run when --load_checkpoint is given (run mode predict_with_train_model, as MindFormers)."""
     from mf_ext.registry import load_plugin
 
     ckpt = tmp_path / "tiny.ckpt"
     load_plugin(PLUGIN).convert_pt_to_ms(str(tiny_hf), str(ckpt), progress=False)
     prompt, n = "The keeper climbed the stairs", 8
-    res = run_launcher(predict_args(tmp_path, prompt, n, "--load_checkpoint", str(ckpt)), tmp_path, tmp_path / "cache")
+    # run_mindformer.py's predict_with_train_model: predict, with MindFormers' train-mode config template
+    args = predict_args(tmp_path, prompt, n, "--load_checkpoint", str(ckpt), "--run_mode", "predict_with_train_model")
+    res = run_launcher(args, tmp_path, tmp_path / "cache")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "converting" not in res.stdout and "load_checkpoint: architecture taken from" in res.stdout
     assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == hf_greedy_text(tiny_hf, prompt, n)
+
+
+def hf_perplexity(hf_dir: Path, rows: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> float:
+    """MindFormers' PerplexityMetric with HF transformers' own loss: exp(mean over batches of the batch loss)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+    losses = []
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            ids = torch.tensor(np.stack([r[0] for r in rows[start : start + batch_size]]), dtype=torch.long)
+            labels = torch.tensor(np.stack([r[1] for r in rows[start : start + batch_size]]), dtype=torch.long)
+            losses.append(float(model(input_ids=ids, labels=labels).loss))
+    return float(np.exp(np.mean(losses)))
+
+
+def test_eval_perplexity_matches_hf(tiny_hf, tmp_path):
+    """--run_mode eval over a MindRecord made by `mf-ext data` and over its JSON input: HF's perplexity."""
+    import mindspore.dataset as ds
+
+    demo_json = PLUGIN / "demo_data" / "alpaca_demo.json"
+    mindrecord = tmp_path / "eval.mindrecord"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    made = subprocess.run(
+        [sys.executable, "-m", "mf_ext.cli", "data", "--register_path", str(PLUGIN), "--input", str(demo_json)]
+        + ["--output", str(mindrecord), "--seq_length", "64"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    rows = [
+        (r[0], r[1])
+        for r in ds.MindDataset(
+            str(mindrecord), columns_list=["input_ids", "labels"], shuffle=False
+        ).create_tuple_iterator(output_numpy=True, num_epochs=1)
+    ]
+    assert len(rows) == 40 and rows[0][0].shape == (65,)
+    want = hf_perplexity(tiny_hf, rows, batch_size=3)  # 14 batches, the last one of a single row
+
+    results = {}
+    for name, data, mode in (("mindrecord", mindrecord, "0"), ("json", demo_json, "1")):
+        out = tmp_path / f"out_{name}"
+        res = run_launcher(
+            ["--config", str(DEMO_YAML), "--register_path", str(PLUGIN), "--run_mode", "eval", "--convert"]
+            + [str(tiny_hf), "--eval_dataset_dir", str(data), "--batch_size", "3", "--mode", mode]
+            + ["--model.model_config.seq_length", "64", "--output_dir", str(out)],
+            tmp_path,
+            tmp_path / "cache",
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        result = json.loads((out / "eval_result.json").read_text())
+        assert result["batches"] == 14 and result["rows"] == 40
+        assert f"'PPL': {result['PPL']}" in res.stdout
+        results[name] = result["PPL"]
+    assert abs(results["mindrecord"] - want) / want <= 1e-5, (results, want)
+    assert abs(results["json"] - want) / want <= 1e-5, (results, want)

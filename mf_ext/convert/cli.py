@@ -124,7 +124,7 @@ def _parser():
 
     top = ArgumentParser(
         prog="mf-ext convert",
-        description="\n\n".join(__doc__.split("\n\n")[1:4]),
+        description=re.sub(r"``(.+?)``", r"\1", "\n\n".join(__doc__.split("\n\n")[1:4])),  # no RST in --help
         epilog=EXAMPLES,
         default_env=True,
         env_prefix=ENV_PREFIX,
@@ -383,9 +383,23 @@ def _validated_run(sub: str, data: dict) -> int:
     return _run(sub, args)
 
 
+def _print_all_configs(rest: list[str]) -> int:
+    parser = _parser()
+    for i, sub in enumerate(SUBCOMMANDS):
+        print(("---\n" if i else "") + f"# mf-ext convert {sub} --config THIS_FILE.yaml", flush=True)
+        try:
+            parser.parse_args([sub, "--print_config", *rest])
+        except SystemExit as e:
+            if e.code:
+                return int(e.code)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mf-ext convert``; returns the exit status."""
     argv = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if argv and argv[0] == "--print_config":  # no subcommand named: the settings of each, one YAML document apiece
+        return _print_all_configs(argv[1:])
     try:
         if argv and argv[0].startswith("--") and argv[0] not in ("--help", "-h", "--print_config", "--config"):
             return _legacy(argv)

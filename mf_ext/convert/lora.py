@@ -18,7 +18,7 @@ from mf_ext.convert.engine import Plan, Result, _dims, _prepare_output, find_sou
 from mf_ext.convert.errors import ConversionError
 from mf_ext.convert.memory import AnonPeak
 from mf_ext.convert.readers import open_source
-from mf_ext.convert.spec import LAYER, Fuse, Rename, Spec, eval_shape
+from mf_ext.convert.spec import LAYER, Fuse, Regroup, Rename, Spec, Split, Stack, eval_shape
 from mf_ext.convert.writers import SafetensorsDirWriter, Target
 
 LORA_SUFFIX = re.compile(r"^(?P<cell>.+)\.(?:mindpet_delta_|tk_delta_)?lora_(?P<ab>[abAB])(?:\.weight)?$")
@@ -67,7 +67,7 @@ def lora_to_peft(
                 pairs.setdefault(m.group("cell"), {})[m.group("ab").lower()] = name
         if not pairs:
             raise ConversionError(f"no LoRA tensors (*lora_a / *lora_b) in {str(inp)!r}")
-        rules = [r for r in spec.rules if isinstance(r, Rename | Fuse)]
+        rules = [r for r in spec.rules if isinstance(r, Rename | Fuse | Split | Regroup | Stack)]
         tensors: list[tuple[str, object]] = []  # (peft name, array)
         modules: set[str] = set()
         rank = None
@@ -88,13 +88,22 @@ def lora_to_peft(
             rank = a.shape[0]
             match = None
             for r in rules:
-                mm = _pattern(r.ms).match(cell)
-                if mm:
-                    match = (r, mm.groupdict().get("L"))
+                for ms_name in [r.ms] if isinstance(r.ms, str) else list(r.ms):
+                    mm = _pattern(ms_name).match(cell)
+                    if mm:
+                        match = (r, mm.groupdict().get("L"))
+                        break
+                if match is not None:
                     break
             if match is None:
                 raise ConversionError(f"LoRA cell {cell!r} matches no weight of the {spec.name!r} mapping")
             rule, layer = match
+            if not isinstance(rule, Rename | Fuse):
+                # B_q A, B_k A, B_v A of separate cells are no single low-rank pair on a fused HF module
+                raise ConversionError(
+                    f"LoRA cell {cell!r} comes from a {type(rule).__name__} rule of the {spec.name!r} mapping; "
+                    f"only LoRA on renamed or fused cells can be exported as a PEFT adapter"
+                )
 
             def cast(x, n, out_dtype=out_dtype, src_dtype=src_dtype):
                 return dtypes.cast(x, src_dtype, out_dtype, n)

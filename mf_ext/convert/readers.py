@@ -3,8 +3,9 @@
 Every reader builds ``tensors: dict[name, TensorInfo]`` without reading tensor data. Data comes from ``mmap``
 (file-backed pages, not anonymous memory), so a reader costs almost nothing however large the checkpoint is.
 Formats: safetensors (single or sharded with ``*.safetensors.index.json``), MindSpore ``.ckpt`` (protobuf, parsed
-here without MindSpore), torch pickles (``pytorch_model*.bin``, Meta ``consolidated.*.pth``) via
-``torch.load(weights_only=True, mmap=True)``.
+here without MindSpore), torch pickles (``pytorch_model*.bin``, and the model-parallel ``*.pth`` shards of a source
+format a spec declares, e.g. Meta's ``consolidated.*.pth``) via ``torch.load(weights_only=True, mmap=True)``.
+:func:`dequantize` turns FP8 weights and their block scales into virtual tensors of a float dtype.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class TensorInfo:
     shape: tuple[int, ...]
     file: Path
     # (offset, length) byte ranges inside ``file`` whose concatenation is the tensor; empty for pickled tensors
+    # and virtual (decoded) ones, which are never byte-copied
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    offset_hint: int = 0  # where the data sits in ``file`` when ``ranges`` is empty (for read ordering)
 
     @property
     def nbytes(self) -> int:
@@ -40,7 +43,7 @@ class TensorInfo:
 
     @property
     def sort_key(self) -> tuple[str, int]:
-        return (str(self.file), self.ranges[0][0] if self.ranges else 0)
+        return (str(self.file), self.ranges[0][0] if self.ranges else self.offset_hint)
 
 
 class Reader:
@@ -52,6 +55,8 @@ class Reader:
         self.tensors: dict[str, TensorInfo] = {}
         self._maps: dict[Path, mmap.mmap] = {}
         self.files: list[Path] = []
+        self.decoders: dict[str, object] = {}  # name -> () -> array, for virtual tensors (see dequantize)
+        self.consumed: dict[str, str] = {}  # source tensors taken by a decoder -> why (e.g. FP8 block scales)
 
     def _map(self, path: Path) -> mmap.mmap:
         m = self._maps.get(path)
@@ -63,7 +68,14 @@ class Reader:
         return m
 
     def array(self, name: str) -> np.ndarray:
-        info = self.tensors[name]
+        """The tensor's storage-dtype array (a view of the file where possible)."""
+        decode = self.decoders.get(name)
+        if decode is not None:
+            return decode()
+        return self._raw_array(name)
+
+    def _raw_array(self, name: str, info: TensorInfo | None = None) -> np.ndarray:
+        info = info or self.tensors[name]
         m = self._map(info.file)
         dt = dtypes.storage(info.dtype)
         if len(info.ranges) == 1:
@@ -356,7 +368,7 @@ class TorchReader(Reader):
                     shape[axis] = sum(p.shape[axis] for p in parts)
             self.tensors[name] = TensorInfo(name, dt, tuple(shape), self.files[0])
 
-    def array(self, name: str) -> np.ndarray:
+    def _raw_array(self, name: str, info: TensorInfo | None = None) -> np.ndarray:
         torch = self._torch
         parts = self._parts[name]
         axis = self._concat(name) if (self._concat and len(parts) > 1) else None
@@ -366,12 +378,19 @@ class TorchReader(Reader):
             t = parts[0]
         if t.dtype == torch.bfloat16:
             return t.contiguous().view(torch.int16).numpy().view(np.uint16)
+        if t.dtype.is_floating_point and t.element_size() == 1:  # fp8: numpy has none, keep the bits
+            return t.contiguous().view(torch.uint8).numpy()
         return t.contiguous().numpy()
 
 
 # ---------------------------------------------------------------------------------------------- dispatch
-def open_source(path: str | os.PathLike, *, meta_concat_dim=None) -> Reader:
-    """Open a checkpoint file or directory, choosing the reader from what is there."""
+def open_source(path: str | os.PathLike, *, formats: dict | None = None) -> Reader:
+    """Open a checkpoint file or directory, choosing the reader from what is there.
+
+    ``formats`` maps a source-format name to an object with ``files`` (a glob) and ``shard_axis`` (see
+    :class:`mf_ext.convert.spec.Format`): a folder holding such files is read as that format (``reader.format``),
+    its model-parallel shards concatenated along ``shard_axis(name)``.
+    """
     p = Path(path)
     if not p.exists():
         raise ConversionError(f"input path {str(p)!r} does not exist")
@@ -393,14 +412,80 @@ def open_source(path: str | os.PathLike, *, meta_concat_dim=None) -> Reader:
     bins = sorted(p.glob("pytorch_model*.bin"))
     if bins:
         return TorchReader(bins)
-    meta = sorted(p.glob("consolidated.*.pth"))
-    if meta:
-        r = TorchReader(meta, concat_dim=meta_concat_dim)
-        r.format = "meta"
-        return r
+    for name, fmt in (formats or {}).items():
+        files = sorted(p.glob(fmt.files))
+        if files:
+            r = TorchReader(files, concat_dim=fmt.shard_axis)
+            r.format = name
+            return r
     if len(ckpts) > 1:
         raise ConversionError(f"input directory {str(p)!r} holds {len(ckpts)} .ckpt files; pass one of them")
+    also = "".join(f", {fmt.files} ({name})" for name, fmt in (formats or {}).items())
     raise ConversionError(
-        f"no weights found in {str(p)!r}: expected *.safetensors (+ index), a .ckpt, "
-        f"pytorch_model*.bin or consolidated.*.pth"
+        f"no weights found in {str(p)!r}: expected *.safetensors (+ index), a .ckpt, pytorch_model*.bin{also}"
     )
+
+
+# ---------------------------------------------------------------------------------------------- FP8 dequant
+def dequantize(reader: Reader, ops, dtype: str | None) -> list[tuple[str, str]]:
+    """Replace each float8_e4m3fn weight that has a block-scale tensor by a virtual tensor of the dequantised dtype.
+
+    ``ops`` are :class:`mf_ext.convert.spec.Fp8BlockDequant`; ``dtype`` (the requested output dtype, else the
+    op's) is what the virtual tensors hold. The scale tensors are consumed (``reader.consumed``). Returns the
+    (weight, scale) pairs. Raises for an fp8 weight without its scale or a scale of the wrong shape.
+    """
+    pairs: list[tuple[str, str]] = []
+    if not ops:
+        return pairs
+    for name in list(reader.tensors):
+        info = reader.tensors.get(name)  # None: a scale already taken by its weight
+        if info is None or info.dtype != "float8_e4m3fn":
+            continue
+        for op in ops:
+            scale = op.scale_name(name)
+            if scale in reader.tensors:
+                break
+        else:
+            raise ConversionError(
+                f"tensor {name!r} is float8_e4m3fn but {ops[0].scale_name(name)!r} (its block scales) is not in "
+                f"the checkpoint"
+            )
+        sinfo = reader.tensors[scale]
+        if len(info.shape) != 2:
+            raise ConversionError(
+                f"tensor {name!r}: FP8 block dequantisation needs a 2-D weight, got {list(info.shape)}"
+            )
+        bo, bi = op.block
+        want = (-(-info.shape[0] // bo), -(-info.shape[1] // bi))
+        if tuple(sinfo.shape) != want or sinfo.dtype not in dtypes.FLOAT_DTYPES:
+            raise ConversionError(
+                f"tensor {scale!r} has shape {list(sinfo.shape)} {sinfo.dtype}, but the scales of {name!r} "
+                f"{list(info.shape)} in {bo}x{bi} blocks need {list(want)} float32"
+            )
+        out = dtype or op.dtype
+        reader.decoders[name] = _dequant_fn(reader, info, sinfo, (bo, bi), out)
+        hint = info.ranges[0][0] if info.ranges else info.offset_hint
+        reader.tensors[name] = TensorInfo(name, out, info.shape, info.file, [], hint)
+        reader.consumed[scale] = f"block scales of {name!r} (FP8 dequantised to {out})"
+        del reader.tensors[scale]
+        pairs.append((name, scale))
+    return pairs
+
+
+def _dequant_fn(reader: Reader, winfo: TensorInfo, sinfo: TensorInfo, block: tuple[int, int], out: str):
+    name = winfo.name
+
+    def run() -> np.ndarray:
+        w = reader._raw_array(name, winfo)  # the stored fp8 bits (the index now shows the virtual tensor)
+        s = dtypes.cast(reader._raw_array(sinfo.name, sinfo), sinfo.dtype, "float32", sinfo.name)
+        bo, bi = block
+        rows, cols = w.shape
+        res = np.empty((rows, cols), dtype=dtypes.storage(out))
+        # one row of blocks at a time: float32 temporaries stay at bo rows
+        for r in range(0, rows, bo):
+            vals = dtypes.fp8_e4m3fn_to_f32(w[r : r + bo])
+            vals *= np.repeat(s[r // bo], bi)[:cols]
+            res[r : r + bo] = vals if out == "float32" else dtypes.cast(vals, "float32", out, name)
+        return res
+
+    return run

@@ -9,12 +9,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mf_ext.errors import MfExtError, one_line
+
 from .pack import Stats, fit_rows
 from .sources import DataError, iter_records, to_messages
 
 EXAMPLES = """examples:
   mf-ext data --register_path research/llama3_1 --input research/llama3_1/demo_data/alpaca_demo.json \\
-      --output /tmp/demo.mindrecord --seq_length 256
+      --output out/demo.mindrecord --seq_length 256
   mf-ext data --tokenizer HF_DIR --input chats.jsonl --output out.mindrecord --seq_length 2048 --packing pack \\
       --on_error skip
 """
@@ -87,6 +89,12 @@ def load_data_tokenizer(tokenizer: str | None, register_path: list[str] | None, 
     register_path = [q for item in register_path or [] for q in str(item).split(",") if q]  # "a,b" or repeated
     if not register_path:
         raise DataError("no tokenizer: pass --tokenizer HF_DIR|tokenizer.json, or --register_path with a plug-in YAML")
+    for folder in register_path:
+        if not Path(folder).is_dir():
+            what = "is not a folder" if Path(folder).exists() else "does not exist"
+            raise DataError(f"--register_path: register path {folder!r} {what} (expected a plug-in folder)")
+    if config is not None and not Path(config).is_file():
+        raise DataError(f"--config: {config!r} does not exist (expected a YAML holding processor.tokenizer)")
     if config is None:
         for name in ("finetune.yaml", "predict.yaml"):
             cand = Path(register_path[0]) / name
@@ -195,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             on_error=args.on_error,
             pad_token_id=args.pad_token_id,
         )
-    except DataError as e:
-        print(f"mf-ext data: error: {e}", file=sys.stderr)
+    except MfExtError as e:  # DataError, and the config/registry errors of loading the plug-in's tokenizer
+        print(f"mf-ext data: error: {one_line(e)}", file=sys.stderr)
         return 2
     print(format_summary(stats, args.output, time.perf_counter() - t0))
     return 0

@@ -14,17 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Names MindSpore optimizers / our run loop add to a training checkpoint (not model weights).
-_STATE_PREFIXES = ("adam_m.", "adam_v.", "moments.", "accum.", "moment1.", "moment2.")
-_STATE_NAMES = {
-    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "step_num", "epoch_num",
-    "scale_sense", "loss_scale", "global_batch_size", "current_iterator_step", "last_overflow_iterator_step",
-}  # fmt: skip
-
-
-def is_train_state(name: str) -> bool:
-    """True for optimizer state and run counters that a finetune checkpoint holds beside the model weights."""
-    return name in _STATE_NAMES or name.startswith(_STATE_PREFIXES)
+# one filter for optimizer state and run counters, shared with `mf-ext convert ms_to_hf` and checkpoint loading
+from mf_ext.convert.train_state import is_train_state
 
 
 def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -35,12 +26,8 @@ def model_params(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
 
     if not Path(checkpoint).is_file():
         raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
-    out = {}
-    for name, p in ms.load_checkpoint(str(checkpoint)).items():
-        if is_train_state(name):
-            continue
-        out[name] = p.asnumpy()
-    return out
+    loaded = ms.load_checkpoint(str(checkpoint))
+    return {name: p.asnumpy() for name, p in loaded.items() if not is_train_state(name, loaded)}
 
 
 def lora_scale_of(config) -> float | None:
@@ -50,6 +37,20 @@ def lora_scale_of(config) -> float | None:
     mc = config.model.model_config
     s = LoraSettings.from_pet_config(mc.get("pet_config") if hasattr(mc, "get") else None)
     return None if s is None else s.scale
+
+
+LORA_KEY = "mf_ext_lora"  # the trainer records {rank, alpha, target_modules} of a LoRA run under this key
+
+
+def recorded_lora(hf_cfg: dict) -> tuple[int, float] | None:
+    """``(rank, alpha)`` the trainer recorded in a checkpoint's ``.config.json`` (None when it recorded none)."""
+    rec = hf_cfg.get(LORA_KEY) if isinstance(hf_cfg, dict) else None
+    if not isinstance(rec, dict):
+        return None
+    rank, alpha = rec.get("rank"), rec.get("alpha")
+    if isinstance(rank, int) and rank > 0 and isinstance(alpha, (int, float)) and alpha > 0:
+        return rank, float(alpha)
+    return None
 
 
 def _hf_config_for(checkpoint: Path, hf_config) -> dict:
@@ -78,6 +79,7 @@ def export_merged_hf(
 ) -> Path:
     """Write an HF folder (``from_pretrained`` loads it) from a finetune checkpoint; LoRA merged when present.
 
+    ``lora_scale`` (alpha / rank) defaults to what the trainer recorded in the checkpoint's ``.config.json``.
     ``plugin`` is a registry plug-in (``mf_ext.registry.load_plugin("research/llama3_1")``): its
     ``convert_ms_to_pt`` writes the folder (temporary name + rename).
     """
@@ -89,12 +91,19 @@ def export_merged_hf(
 
     ckpt = Path(checkpoint)
     params = model_params(ckpt)
+    cfg = dict(_hf_config_for(ckpt, hf_config))
+    recorded = recorded_lora(cfg)
+    cfg.pop(LORA_KEY, None)  # ours, not an HF config key
     has_lora = any(k.endswith(".lora_a") for k in params)
     if has_lora:
+        if lora_scale is None and recorded is not None:
+            lora_scale = recorded[1] / recorded[0]
         if lora_scale is None:
-            raise ConfigError(f"{str(ckpt)!r} holds LoRA tensors: pass lora_scale (lora_alpha / lora_rank)")
+            raise ConfigError(
+                f"{str(ckpt)!r} holds LoRA tensors and its {ckpt.name + '.config.json'!r} records no LoRA rank/alpha: "
+                "pass --lora_rank R --lora_alpha A (the pet_config values of the training run)"
+            )
         params = merge_lora_params(params, lora_scale)
-    cfg = _hf_config_for(ckpt, hf_config)
     with tempfile.TemporaryDirectory(prefix=".mf_ext_export-", dir=Path(output_dir).resolve().parent) as tmp:
         clean = Path(tmp) / "model.ckpt"
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], str(clean))
@@ -121,7 +130,8 @@ def export_peft(
     """Write the LoRA adapter of a finetune checkpoint as a PEFT folder (``adapter_model.safetensors`` +
     ``adapter_config.json``) that ``peft.PeftModel.from_pretrained(base_hf_model, output_dir)`` loads.
 
-    ``lora_alpha`` comes from ``cfg``'s ``pet_config`` (or ``alpha=``); the rank is read from the tensors. The
+    ``lora_alpha`` comes from ``cfg``'s ``pet_config``, ``alpha=``, or what the trainer recorded in the checkpoint's
+    ``.config.json``; the rank is read from the tensors. The
     writing is the conversion engine's :func:`mf_ext.convert.lora.lora_to_peft` with the plug-in's spec; here we
     only strip the optimizer state (its ``adam_m.*lora_a`` names would look like LoRA cells) first.
     """
@@ -137,13 +147,20 @@ def export_peft(
         s = LoraSettings.from_pet_config(mc.get("pet_config") if hasattr(mc, "get") else None)
         if s is not None:
             alpha = s.alpha
-    if alpha is None:
-        raise ConfigError("export_peft: lora_alpha unknown: pass cfg with model.model_config.pet_config or alpha=")
     ckpt = Path(checkpoint)
+    cfg_dict = dict(_hf_config_for(ckpt, hf_config))
+    recorded = recorded_lora(cfg_dict)
+    cfg_dict.pop(LORA_KEY, None)
+    if alpha is None and recorded is not None:
+        alpha = recorded[1]
+    if alpha is None:
+        raise ConfigError(
+            f"{str(ckpt)!r}: LoRA alpha unknown (its .config.json records none): pass --lora_alpha A "
+            "(alpha= or cfg= with model.model_config.pet_config in Python)"
+        )
     tensors = lora_tensors(ckpt)
     if not tensors:
         raise ConfigError(f"{str(ckpt)!r} holds no LoRA tensors (*.lora_a / *.lora_b)")
-    cfg_dict = _hf_config_for(ckpt, hf_config)
     spec = plugin.import_module("weight_map").SPEC
     with tempfile.TemporaryDirectory(prefix=".mf_ext_peft-", dir=Path(output_dir).resolve().parent) as tmp:
         clean = Path(tmp) / "lora.ckpt"
@@ -155,9 +172,9 @@ def export_peft(
 EXAMPLES = """examples:
   python -m mf_ext.train.export --register_path research/llama3_1 \\
       --checkpoint output/checkpoint/rank_0/llama3_1_rank_0-2_20.ckpt --output hf_finetuned
-  # LoRA run: merged weights, and the adapter alone for peft
+  # LoRA run: merged weights, and the adapter alone for peft (rank/alpha as recorded in CKPT.config.json)
   python -m mf_ext.train.export --register_path research/llama3_1 --checkpoint CKPT --output hf_merged \\
-      --lora_rank 8 --lora_alpha 16 --peft_output adapter --base_model HF_DIR
+      --peft_output adapter --base_model HF_DIR
 """
 
 
@@ -176,17 +193,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="finetune .ckpt (its .config.json beside it names the arch)")
     p.add_argument("--output", default=None, help="HF folder for the merged full weights")
     p.add_argument("--peft_output", default=None, help="PEFT adapter folder (LoRA runs)")
-    p.add_argument("--lora_rank", type=int, default=None, help="LoRA rank used for training (for the merge scale)")
-    p.add_argument("--lora_alpha", type=float, default=None, help="LoRA alpha used for training")
+    p.add_argument(
+        "--lora_rank",
+        type=int,
+        default=None,
+        help="LoRA rank of the training run (default: as recorded in .config.json)",
+    )
+    p.add_argument(
+        "--lora_alpha", type=float, default=None, help="LoRA alpha of the training run (default: as recorded)"
+    )
     p.add_argument("--base_model", default="", help="base_model_name_or_path written into adapter_config.json")
     p.add_argument("--hf_config", default=None, help="config.json (default: <checkpoint>.config.json)")
     p.add_argument("--dtype", default=None, help="output dtype of the merged weights (default: as stored)")
     a = p.parse_args(argv)
     if not a.output and not a.peft_output:
         p.error("nothing to do: pass --output and/or --peft_output")
-    from mf_ext.config import ConfigError
-    from mf_ext.convert import ConversionError
-    from mf_ext.registry import RegistryError, load_plugin
+    if (a.lora_rank is None) != (a.lora_alpha is None):
+        p.error("--lora_rank and --lora_alpha go together (or pass neither: they are read from .config.json)")
+    from mf_ext.errors import MfExtError, one_line
+    from mf_ext.registry import load_plugin
 
     try:
         plugin = load_plugin(a.register_path)
@@ -200,11 +225,20 @@ def main(argv: list[str] | None = None) -> int:
             export_peft(a.checkpoint, a.peft_output, plugin, alpha=a.lora_alpha, base_model=a.base_model,
                         hf_config=a.hf_config)  # fmt: skip
             print(f"PEFT adapter -> {a.peft_output}")
-    except (ConfigError, ConversionError, RegistryError) as e:
-        print(f"export: error: {e}", file=sys.stderr)
+    except MfExtError as e:
+        print(f"export: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("export: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
 if __name__ == "__main__":
+    import os
+
+    from mf_ext.runtime import prepare_mindformers
+
+    cache = os.environ.get("MF_EXT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "mf-ext")
+    prepare_mindformers(os.path.join(cache, "log"))
     raise SystemExit(main())

@@ -239,7 +239,7 @@ def finetune(
     train_dataset: str | os.PathLike | None = None,
     output_dir: str | os.PathLike | None = None,
     load_checkpoint: str | os.PathLike | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     run_mode: str = "finetune",
     max_steps: int | None = None,
     progress: bool = True,
@@ -253,7 +253,7 @@ def finetune(
         output_dir: default ``config.output_dir`` or ``./output``; checkpoints go to ``checkpoint/rank_{r}/``.
         load_checkpoint: MindSpore weights to start from (e.g. the ``--convert`` result); default YAML key.
         resume: continue from the last checkpoint in ``output_dir/checkpoint/rank_{r}`` (model, optimizer,
-            learning-rate position and data position).
+            learning-rate position and data position); a name or path: from that checkpoint.
         max_steps: stop after this many global steps (default ``runner_config.max_steps`` or all epochs).
     Returns:
         :class:`FinetuneResult` with the per-step losses, throughput, checkpoints and the trained model.
@@ -347,10 +347,21 @@ def finetune(
     keep_max = int(_get(ckpt_cfg, "keep_checkpoint_max", 2) or 2)
     ckpt_dir = out_dir / "checkpoint" / f"rank_{rank}"
     hf_config = _hf_config_for(model, load_checkpoint)
+    if hf_config is not None and lora is not None:  # export merges without being told rank and alpha again
+        from .export import LORA_KEY
+
+        hf_config = {
+            **hf_config,
+            LORA_KEY: {"rank": lora.rank, "alpha": lora.alpha, "target_modules": lora.target_modules},
+        }
 
     start = 0
     if resume:
         last = find_last_checkpoint(ckpt_dir)
+        if isinstance(resume, (str, os.PathLike)):  # run_mindformer.py's --resume_training NAME: that checkpoint
+            last = Path(resume) if Path(resume).is_file() else ckpt_dir / str(resume)
+            if not last.is_file():
+                raise ConfigError(f"resume_training: checkpoint {str(resume)!r} is not in {str(ckpt_dir)!r}")
         if last is None:
             log(f"[mf-ext] resume: no checkpoint in {ckpt_dir}, starting from step 0")
         else:

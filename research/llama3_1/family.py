@@ -30,7 +30,7 @@ FAMILY = Family(
     model_names=("llama", "llama2", "llama3", "llama3_1", "codellama", "yi", "deepseek-coder", "deepseek_coder"),
     hf_architectures=("LlamaForCausalLM",),
     hf_model_types=("llama",),
-    specs={"hf": "weight_map:SPEC", "meta": "weight_map:SPEC"},
+    specs={"hf": "weight_map:SPEC"},
     classes={
         "config": "llama3_1_config.Llama3Config",
         "model": "llama3_1_model.Llama3ForCausalLM",

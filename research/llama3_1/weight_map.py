@@ -13,7 +13,7 @@ Both converters of this folder (``convert_weight.py`` hf->ms, ``convert_reversed
 
 from __future__ import annotations
 
-from mf_ext.convert.spec import Drop, Fuse, QkvGroups, Rename, RotaryPermute, RowInterleave, Spec
+from mf_ext.convert.spec import Drop, Format, Fuse, Option, QkvGroups, Rename, RotaryPermute, RowInterleave, Spec
 
 from .hf_config import ffn_size
 from .hf_config import to_hf_config as hf_config_from_ms
@@ -28,6 +28,17 @@ KV = ("kv_heads*head_dim", "hidden")
 QB = ("heads*head_dim",)
 KVB = ("kv_heads*head_dim",)
 UP = ("inter", "hidden")
+
+
+def _fused(names) -> bool:
+    return any(".w_qkv." in n or ".w_gate_hidden." in n for n in names)
+
+
+QKV_CONCAT = Option(
+    default=False,
+    detect=_fused,
+    help="fuse q,k,v -> attention.w_qkv (per KV group) and gate,up -> feed_forward.w_gate_hidden (alternating rows)",
+)
 
 RULES = (
     Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
@@ -108,7 +119,7 @@ META_RULES = (
 _META_AXIS = {"tok_embeddings": 1, "output": 0, "wq": 0, "wk": 0, "wv": 0, "wo": 1, "w1": 0, "w2": 1, "w3": 0}
 
 
-def meta_concat_dim(name: str) -> int | None:
+def meta_shard_axis(name: str) -> int | None:
     parts = name.split(".")
     key = parts[-2] if len(parts) >= 2 else parts[0]
     return _META_AXIS.get(key)
@@ -176,7 +187,14 @@ SPEC = Spec(
     flags=flags,
     generation_config=generation_config,
     hf_config_from_ms=hf_config_from_ms,
-    meta_rules=META_RULES,
-    meta_concat_dim=meta_concat_dim,
-    hf_config_from_meta=hf_config_from_meta,
+    options={"qkv_concat": QKV_CONCAT},
+    formats={
+        "meta": Format(
+            rules=META_RULES,
+            files="consolidated.*.pth",
+            config=hf_config_from_meta,
+            config_file="params.json",
+            shard_axis=meta_shard_axis,
+        )
+    },
 )

@@ -8,7 +8,7 @@ are packed per KV group into ``attention.w_qkv``, the layout the fused projectio
 
 from __future__ import annotations
 
-from mf_ext.convert.spec import Drop, Fuse, QkvGroups, Rename, RowInterleave, Spec
+from mf_ext.convert.spec import Drop, Fuse, Option, QkvGroups, Rename, RowInterleave, Spec
 
 A = "model.layers.{L}.self_attn."
 M = "model.layers.{L}.mlp."
@@ -20,6 +20,17 @@ KV = ("kv_heads*head_dim", "hidden")
 QB = ("heads*head_dim",)
 KVB = ("kv_heads*head_dim",)
 UP = ("inter", "hidden")
+
+
+def _fused(names) -> bool:
+    return any(".w_qkv." in n or ".w_gate_hidden." in n for n in names)
+
+
+QKV_CONCAT = Option(
+    default=False,
+    detect=_fused,
+    help="fuse q,k,v -> attention.w_qkv (per KV group) and gate,up -> feed_forward.w_gate_hidden (alternating rows)",
+)
 
 RULES = (
     Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
@@ -132,4 +143,5 @@ SPEC = Spec(
     flags=flags,
     generation_config=generation_config,
     hf_config_from_ms=hf_config_from_ms,
+    options={"qkv_concat": QKV_CONCAT},
 )

@@ -160,7 +160,8 @@ def test_fused_rms_norm_cells_run_on_cpu_after_replacement():
     import mindspore as ms
     from mindformers.models.llama.llama_layer import LlamaRMSNorm
 
-    from mf_ext.foreign import ForeignModelError, _explain, adapt_model_for_device
+    from mf_ext.errors import MfExtError
+    from mf_ext.foreign import _explain, adapt_model_for_device
 
     ms.set_context(device_target="CPU", mode=ms.PYNATIVE_MODE)
     rng = np.random.default_rng(2)
@@ -179,8 +180,9 @@ def test_fused_rms_norm_cells_run_on_cpu_after_replacement():
     with pytest.raises(RuntimeError) as raw:
         LlamaRMSNorm(16, 1e-5, fused_kernel=True)(x).asnumpy()
     explained = _explain(LlamaRMSNorm(16, 1e-5), raw.value)
-    assert isinstance(explained, ForeignModelError) and "\n" not in str(explained)
-    assert str(explained).startswith("LlamaRMSNorm (mindformers.models.llama.llama_layer) uses the op 'RmsNorm', ")
+    assert isinstance(explained, MfExtError) and "\n" not in str(explained)
+    assert str(explained).startswith("LlamaRMSNorm (mindformers.models.llama.llama_layer) cannot run on CPU: ")
+    assert "no CPU kernel for the operator 'RmsNorm'" in str(explained)
 
 
 def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path, monkeypatch):

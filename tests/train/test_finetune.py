@@ -109,7 +109,7 @@ def test_resume_equals_uninterrupted(ws, tmp_path):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def test_lora_count_frozen_base_exact_merge_and_peft(ws, tmp_path):
+def test_lora_count_frozen_base_exact_merge_and_peft(ws, tmp_path, capsys):
     import mindspore as ms
     import torch
     from peft import PeftModel
@@ -159,6 +159,38 @@ def test_lora_count_frozen_base_exact_merge_and_peft(ws, tmp_path):
         }[t.rsplit(".", 1)[1]]  # fmt: skip
         want = base[t + ".weight"] + scale * (trained[t + ".lora_b"] @ trained[t + ".lora_a"])
         np.testing.assert_array_equal(merged[f"model.layers.{layer}.{hf_name}.weight"], want, err_msg=t)
+
+    # the trainer recorded rank and alpha beside the checkpoint: export needs neither flag (issue 8 item 11)
+    import json
+    import shutil
+
+    from mf_ext.train.export import main as export_main
+
+    sidecar = Path(str(res.checkpoints[-1]) + ".config.json")
+    recorded = json.loads(sidecar.read_text())["mf_ext_lora"]
+    assert (recorded["rank"], recorded["alpha"]) == (rank, alpha)
+    argv = ["--register_path", str(PLUGIN), "--checkpoint", str(res.checkpoints[-1])]
+    assert export_main([*argv, "--output", str(tmp_path / "merged_cli")]) == 0
+    merged_cli = {}
+    for f in (tmp_path / "merged_cli").glob("*.safetensors"):
+        merged_cli.update(load_file(str(f)))
+    assert merged_cli.keys() == merged.keys()
+    for k in merged:
+        np.testing.assert_array_equal(merged_cli[k], merged[k], err_msg=k)
+    assert "mf_ext_lora" not in json.loads((tmp_path / "merged_cli" / "config.json").read_text())
+    # a checkpoint whose .config.json records no LoRA settings: the error names the flags that exist
+    bare = tmp_path / "bare.ckpt"
+    shutil.copy(res.checkpoints[-1], bare)
+    cfg_bare = json.loads(sidecar.read_text())
+    cfg_bare.pop("mf_ext_lora")
+    Path(str(bare) + ".config.json").write_text(json.dumps(cfg_bare))
+    capsys.readouterr()
+    assert (
+        export_main(["--register_path", str(PLUGIN), "--checkpoint", str(bare), "--output", str(tmp_path / "x")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "pass --lora_rank R --lora_alpha A" in err and "lora_scale" not in err, err
+    assert not (tmp_path / "x").exists()
 
     # PEFT adapter on the base HF model gives the merged model's logits
     adapter = export_peft(res.checkpoints[-1], tmp_path / "adapter", plugin, cfg=cfg, base_model=str(ws["hf"]))
