@@ -175,6 +175,7 @@ def llama3_1(folder: Path, work: Path) -> list[tuple]:
             max_position_embedding=cfg["max_position_embeddings"],
             compute_dtype="float32",
             param_init_type="float32",
+            pad_token_id=1026,  # the YAML's pad token <|reserved_special_token_0|> in the demo vocabulary
         ),
         "--model.model_config.scaling_factor.original_max_position_embeddings",
         str(cfg["rope_scaling"]["original_max_position_embeddings"]),
@@ -253,6 +254,7 @@ def qwen2_5(folder: Path, work: Path) -> list[tuple]:
             param_init_type="float32",
             rotary_dtype="float32",
             do_sample=False,
+            pad_token_id=vocab - 1,  # the YAML's pad token <|endoftext|>, the tokenizer's last id here
         ),
     ]
     ckpt = work / "qwen2_5.ckpt"
