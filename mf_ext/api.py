@@ -12,7 +12,6 @@ registry that :func:`mf_ext.config.load_config` filled; nothing here knows a mod
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -21,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from mf_ext.config import ConfigError, detect_device_target, load_config_ex, plugin_of
-from mf_ext.errors import MfExtError
+from mf_ext.config import ConfigError, detect_device_target, load_config_ex
+from mf_ext.errors import MfExtError, one_line
 
 
 def converter_sources(plugin) -> list[Path]:
@@ -77,12 +76,14 @@ def convert_cached(
     qkv_concat: bool = False,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    who: str | None = None,
 ) -> Path:
     """Convert an HF folder with the plug-in's ``convert_pt_to_ms`` once; later calls with unchanged input reuse it.
 
     The cache key covers the input files (names, sizes, mtimes), the plug-in's converter sources and the options, so
     a changed checkpoint or converter converts again. The converter writes under a temporary name and renames, so an
-    interrupted conversion never leaves a file that looks finished.
+    interrupted conversion never leaves a file that looks finished. ``who`` names what asked for ``qkv_concat`` in
+    the one-line refusal of a converter that cannot honour it.
     """
     src = Path(hf_dir)
     files = check_hf_dir(src)
@@ -102,16 +103,24 @@ def convert_cached(
         return out
     if verbose:
         print(f"[mf-ext] converting {str(src)!r} with {plugin.root.name}/convert_weight.py -> {out}", flush=True)
-    convert = plugin.convert_pt_to_ms
-    kwargs = {"qkv_concat": True} if qkv_concat else {}
-    if _takes_keyword(convert, "progress"):
-        # A bar only on a terminal: in a log or a pipe it would stay behind as "0%| 0.00/4.25M" without a newline.
-        kwargs["progress"] = verbose and sys.stderr.isatty()
+    from mf_ext.convert.plugin_call import call_converter
+
     created = not out.parent.exists()
     t0 = time.perf_counter()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        convert(str(src), str(out), dtype=dtype, **kwargs)
+        # A folder written for MindFormers' convert_weight.py gets its conventions; what it cannot honour is refused.
+        # A bar only on a terminal: in a log or a pipe it would stay behind as "0%| 0.00/4.25M" without a newline.
+        call_converter(
+            plugin,
+            "hf_to_ms",
+            src,
+            out,
+            dtype=dtype,
+            qkv_concat=bool(qkv_concat),
+            progress=verbose and sys.stderr.isatty(),
+            who=who,
+        )
         if not out.is_file():
             raise ConfigError(f"{plugin.root.name}/convert_weight.py: convert_pt_to_ms produced no {str(out)!r}")
     except BaseException:  # a failed or interrupted (Ctrl-C) conversion leaves no cache folder that looks started
@@ -124,12 +133,32 @@ def convert_cached(
     return out
 
 
-def _takes_keyword(fn, name: str) -> bool:
+def converter_plugin(entries, register_path, hf_dir: Path, model_name: str | None = None):
+    """The plug-in whose ``convert_weight.py`` converts ``hf_dir`` for this YAML's model.
+
+    In order: the folder of the model class, of the config class, a register path that holds a converter, the
+    tokenizer's folder; else (a MindFormers built-in model, e.g. ``LlamaForCausalLM`` with a tokenizer-only
+    ``auto_register``) the built-in family that reads ``hf_dir/config.json``, whose checkpoints use MindFormers'
+    parameter names.
+    """
+    from mf_ext.registry import CONVERT_FILE, RegistryError, family_for_hf_config, load_plugin, parse_register_paths
+
+    candidates = [e.plugin for kind in ("models", "config") for e in entries if e.module_type == kind]
+    candidates += [load_plugin(p) for p in parse_register_paths(register_path)]
+    candidates += [e.plugin for e in entries if e.module_type == "tokenizer"]
+    for plugin in candidates:
+        if (plugin.root / CONVERT_FILE).is_file():
+            return plugin
+    model = model_name or next((e.cls.__name__ for e in entries if e.module_type == "models"), None)
     try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        hf = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+        return family_for_hf_config(hf)
+    except (OSError, json.JSONDecodeError, RegistryError) as exc:
+        folders = ", ".join(dict.fromkeys(repr(str(p.root)) for p in candidates)) or "none given"
+        raise ConfigError(
+            f"--convert: no converter for {model or 'the YAML model'}: no {CONVERT_FILE} in its plug-in folders "
+            f"({folders}) and no built-in family reads {str(hf_dir / 'config.json')!r} ({one_line(exc)})"
+        ) from None
 
 
 def apply_hf_architecture(cfg, entries, hf_config: Path, *, who: str = "--convert") -> None:
@@ -381,7 +410,12 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
             if extra:
                 parts.append(f"{len(extra)} tensor(s) the model does not have: {', '.join(extra[:4])}")
             raise ConfigError(f"load_checkpoint {str(checkpoint)!r} does not fit the model: {'; '.join(parts)}")
-    not_loaded, _ = ms.load_param_into_net(model, params, strict_load=strict)
+    try:
+        not_loaded, _ = ms.load_param_into_net(model, params, strict_load=strict)
+    except (RuntimeError, ValueError, TypeError) as exc:  # a shape that differs: the YAML's architecture is not theirs
+        raise ConfigError(
+            f"load_checkpoint {str(checkpoint)!r} does not fit {type(model).__name__}: {one_line(exc)}"
+        ) from None
     if strict and not_loaded:
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
@@ -400,13 +434,12 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         convert = cfg.get("convert") or None
     if convert:
         hf_dir = Path(convert)
-        plugin = plugin_of(entries)
-        if plugin is None:
-            raise ConfigError("--convert needs the model's plug-in: the YAML's model.arch has no auto_register")
         check_hf_dir(hf_dir)
+        plugin = converter_plugin(entries, register_path, hf_dir, (cfg.model.get("arch") or {}).get("type"))
         apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
-        converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+        who = "model.model_config.qkv_concat in the YAML"
+        converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv, who=who)
         return cfg, entries, checkpoint or converted
     checkpoint = checkpoint or cfg.get("load_checkpoint") or None
     if checkpoint:
@@ -461,12 +494,11 @@ def load_model(
 
 def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=None):
     """Build and (optionally) load a model from an already-loaded config."""
-    import copy
-
     set_context(cfg, device_target, mode)
-    from mindformers.models import build_model
+    from mf_ext.foreign import build_model
 
-    model = build_model(copy.deepcopy(cfg.model))  # MindFormers' builders may pop keys: keep cfg intact
+    # MindFormers' build_model; a model that is not mf-ext's is built as run_mindformer.py builds it, in CPU forms on CPU
+    model = build_model(cfg)
     if checkpoint:
         load_checkpoint_into(model, checkpoint)
     model.set_train(False)
@@ -496,4 +528,16 @@ def build_tokenizer_from_config(cfg):
         raise ConfigError(f"processor.tokenizer.vocab_file: {vocab!r} does not exist")
     from mindformers.models import build_tokenizer
 
-    return build_tokenizer(copy.deepcopy(tok_cfg))
+    from mf_ext.registry import plugin_imports
+
+    try:
+        with plugin_imports():  # a plug-in tokenizer importing siblings while it is built gets its own folder's
+            return build_tokenizer(copy.deepcopy(tok_cfg))
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the tokenizer's own constructor (a plug-in's, or MindFormers'): one line naming it
+        if os.environ.get("MF_EXT_DEBUG"):
+            raise
+        raise ConfigError(
+            f"processor.tokenizer {tok_cfg.get('type')!r}: building it failed: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc

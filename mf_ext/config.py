@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from mf_ext.errors import MfExtError
-from mf_ext.registry import Registered, RegistryError, resolve_auto_register
+from mf_ext.registry import RegistryError, resolve_auto_register
 
 
 class ConfigError(MfExtError, ValueError):
@@ -174,15 +174,6 @@ def load_config_ex(
     except RegistryError as exc:
         raise RegistryError(f"{name}: {exc}") from None
     return MindFormerConfig(**resolved), entries
-
-
-def plugin_of(entries: list[Registered], module_type: str = "models"):
-    """The plug-in that provided the class for ``module_type`` (``models`` first, then ``config``), or None."""
-    for wanted in (module_type, "config", "tokenizer"):
-        for e in entries:
-            if e.module_type == wanted:
-                return e.plugin
-    return None
 
 
 def detect_device_target() -> str:

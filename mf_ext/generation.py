@@ -7,6 +7,9 @@ and one decode graph per length bucket (prompts and buffers are right-padded to 
 attention makes the padding invisible); without a cache it recomputes over a fixed-length right-padded buffer,
 so graph mode still compiles only once.
 
+Models without ``init_kv_cache`` (MindFormers' built-ins, research folders written for ``run_mindformer.py``) go to
+:mod:`mf_ext.foreign`: full recompute on CPU, the model's own ``generate()`` on Ascend, same sampling options.
+
 MindSpore is imported on first call, not at module import.
 """
 
@@ -63,12 +66,17 @@ def _first_tensor(out):
 def logits(model, input_ids) -> np.ndarray:
     """Full-sequence logits of ``model`` for ``input_ids`` ((batch, seq) ints) as float32 (batch, seq, vocab).
 
-    Works for ``Llama3ForCausalLM`` and for MindFormers' built-in ``LlamaForCausalLM`` (use_past False).
+    Works for ``Llama3ForCausalLM`` and for foreign models (MindFormers' built-in ``LlamaForCausalLM``, research
+    folders: see :mod:`mf_ext.foreign`, which pads to the length a static-shape model accepts).
     """
     import mindspore as ms
 
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     ids = _as_ids(input_ids, vocab)
+    if not hasattr(model, "init_kv_cache"):  # not an mf-ext model: MindFormers' built-ins, research folders
+        from mf_ext import foreign
+
+        return foreign.logits(model, ids)
     out = _first_tensor(model(ms.Tensor(ids.astype(np.int32), ms.int32))).asnumpy().astype(np.float32)
     return out.reshape(ids.shape[0], ids.shape[1], -1)
 
@@ -202,6 +210,13 @@ def generate(
     if do_sample and not float(temperature) > 0.0:
         raise ValueError(f"temperature: expected a float > 0 when sampling, got {temperature!r}")
     rng = np.random.default_rng(seed)
+    if not hasattr(model, "init_kv_cache"):  # not an mf-ext model: MindFormers' built-ins, research folders
+        from mf_ext import foreign
+
+        sampling = dict(do_sample=do_sample, top_k=int(top_k), top_p=float(top_p), temperature=float(temperature))
+        return foreign.generate(
+            model, ids, attention_mask, int(max_new_tokens), **sampling, eos=eos, pad=pad, rng=rng, seed=seed
+        )
 
     batch, prompt_len = ids.shape
     total = prompt_len + int(max_new_tokens)

@@ -4,6 +4,13 @@ A plug-in folder is imported as a uniquely named package (``mf_ext_plugins.<fold
 lies: nothing is copied, ``sys.path`` is untouched, two plug-ins may both hold ``convert_weight.py``, and files of one
 plug-in import each other relatively (``from .llama3_1_config import Llama3Config``).
 
+Folders written for MindFormers' ``run_mindformer.py`` import their files the way it lets them (it appends the register
+path to ``sys.path`` and runs from the MindFormers root): ``from internlm2_config import X`` (a sibling file) and
+``from research.telechat2.telechat_config import Y`` (from the root the folder sits in, ``ROOT/research/NAME``). An
+import hook resolves both for code of a plug-in, to the plug-in's own package modules, so a class imported either
+way is the very class ``auto_register`` registered, and neither our ``research/`` (the launcher's folder is
+``sys.path[0]``) nor another plug-in's file of the same name can answer instead (see :class:`_PluginImportFinder`).
+
 YAML ``auto_register: module.Class`` (MindFormers' spelling; ``module:Class`` also accepted) is resolved once, when the
 config is loaded (:func:`resolve_auto_register`), and the class is registered into MindFormers' own
 ``MindFormerRegister`` under the module type of its YAML slot, so MindFormers' builders find it as well as ours.
@@ -23,6 +30,7 @@ import ast
 import difflib
 import hashlib
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -147,6 +155,7 @@ class Plugin:
 
     # -- modules -----------------------------------------------------------------------------------------------------
     def _ensure_package(self) -> types.ModuleType:
+        _install_import_hook(self)
         if PLUGIN_NAMESPACE not in sys.modules:
             ns = types.ModuleType(PLUGIN_NAMESPACE, "Namespace of imported mf-ext plug-in folders.")
             ns.__path__ = []  # a package with no files of its own
@@ -185,6 +194,14 @@ class Plugin:
                 return real
         return None
 
+    @property
+    def siblings(self) -> set[str]:
+        """Top-level names its files and folders answer to under ``run_mindformer.py`` (register path on sys.path)."""
+        cached = self.__dict__.get("_siblings")
+        if cached is None:
+            cached = self.__dict__["_siblings"] = _folder_names(self.root)
+        return cached
+
     def modules(self) -> list[str]:
         """Importable module names directly in the folder (for "did you mean")."""
         return sorted(p.stem for p in self.root.glob("*.py") if p.stem != "__init__")
@@ -197,7 +214,8 @@ class Plugin:
                 f"plug-in {str(self.root)!r} has no module {module!r}{_did_you_mean(module, self.modules())}"
             )
         self._ensure_package()
-        return importlib.import_module(f"{self.package}.{module}")
+        with plugin_imports():
+            return importlib.import_module(f"{self.package}.{module}")
 
     # -- family ------------------------------------------------------------------------------------------------------
     @property
@@ -278,6 +296,181 @@ class Plugin:
     def convert_ms_to_pt(self):
         """MindSpore → HF converter of this plug-in (``convert_reversed.py: convert_ms_to_pt``)."""
         return self._converter(REVERSE_FILE, "convert_ms_to_pt")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# imports written for run_mindformer.py: sibling files and ``research.<name>`` from a MindFormers root
+
+RESEARCH_PACKAGE = "research"
+_BY_PACKAGE: dict[str, Plugin] = {}  # plug-in package name -> plug-in, for the plug-ins whose package exists
+_SIBLING_NAMES: set[str] = set()  # top-level names some plug-in folder holds (a cheap first filter)
+_ALIASES: dict[str, str] = {}  # alias in sys.modules (``internlm2_config``) -> module it stands for
+_IMPORT_DEPTH = [0]
+
+
+def _folder_names(root: Path) -> set[str]:
+    names = set()
+    for entry in root.iterdir():
+        name = entry.stem if entry.suffix == ".py" else entry.name if entry.is_dir() else ""
+        if name.isidentifier() and name != "__init__":
+            names.add(name)
+    return names
+
+
+def _importing_plugin() -> Plugin | None:
+    """The plug-in whose code runs the import under way (the innermost plug-in module on the call stack)."""
+    frame = sys._getframe(2)
+    prefix = PLUGIN_NAMESPACE + "."
+    while frame is not None:
+        name = frame.f_globals.get("__name__") or ""
+        if name.startswith(prefix):
+            plugin = _BY_PACKAGE.get(".".join(name.split(".")[:2]))
+            if plugin is not None:
+                return plugin
+        frame = frame.f_back
+    return None
+
+
+def mindformers_root(plugin: Plugin, name: str) -> Path | None:
+    """The MindFormers-like root whose ``research/<name>`` a plug-in's ``import research.<name>`` means.
+
+    ``run_mindformer.py`` runs from the MindFormers root, so ``research`` is ``ROOT/research``: the root the folder
+    itself sits in (``ROOT/research/<folder>``), else the working directory if it holds ``research/<name>``.
+    """
+    parent = plugin.root.parent
+    if parent.name == RESEARCH_PACKAGE and (parent / name).is_dir():
+        return parent.parent
+    cwd = Path.cwd().resolve()
+    if (cwd / RESEARCH_PACKAGE / name).is_dir():
+        return cwd
+    return None
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads an alias name as an already importable module: both names are then the same module object."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self._spec = None
+
+    def create_module(self, spec):
+        module = importlib.import_module(self.target)
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module) -> None:
+        # the import system stamps the alias spec on the module; the module keeps its own
+        module.__spec__ = self._spec
+
+
+class _PluginImportFinder(importlib.abc.MetaPathFinder):
+    """Resolves, for code of a plug-in, the imports ``run_mindformer.py`` allows MindFormers' research folders.
+
+    * ``import sibling`` (a file or folder of the plug-in): ``run_mindformer.py`` appends the register path to
+      ``sys.path``, so a module found on the ordinary path still wins; ours answers only when nothing else would,
+      or when what answers is a namespace package or lives in mf-ext's own checkout (the launcher's folder).
+    * ``import research.<name>[.x]``: ``research`` is ``ROOT/research`` of the folder's MindFormers root; mf-ext's own
+      ``research/`` never answers for it.
+    Either name is an alias of the plug-in's package module (``mf_ext_plugins.<folder>_<hash>.x``), never a second
+    copy. Aliases are dropped from ``sys.modules`` when the outermost plug-in import ends, so two plug-ins that both
+    hold ``convert_weight.py`` never see each other's.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        top, _, rest = fullname.partition(".")
+        aliased = top != RESEARCH_PACKAGE and top in _ALIASES and top in sys.modules
+        if rest and aliased and sys.modules[top].__name__ == _ALIASES[top]:
+            # a submodule of an aliased package: the same module as under the package's real name
+            return self._alias(fullname, f"{_ALIASES[top]}.{rest}")
+        if top != RESEARCH_PACKAGE and (rest or top not in _SIBLING_NAMES):
+            return None
+        plugin = _importing_plugin()
+        if plugin is None:
+            return None
+        if top == RESEARCH_PACKAGE:
+            return self._research(plugin, fullname)
+        if top not in plugin.siblings:
+            return None
+        found = importlib.machinery.PathFinder.find_spec(fullname)
+        if found is not None and found.origin is not None:
+            origin = Path(found.origin).resolve()
+            if not origin.is_relative_to(REPO_ROOT) and not origin.is_relative_to(plugin.root):
+                return None  # a real module elsewhere on sys.path wins, as with run_mindformer.py's sys.path.append
+        return self._alias(fullname, f"{plugin.package}.{fullname}", package=(plugin.root / fullname).is_dir())
+
+    def _research(self, plugin: Plugin, fullname: str):
+        parts = fullname.split(".")
+        if len(parts) == 1:
+            # `research` itself: whatever package answers will do (every `research.<name>` comes back here); where
+            # none does (mf-ext installed, run from elsewhere), a namespace package over the folder's root
+            found = importlib.machinery.PathFinder.find_spec(fullname)
+            if found is not None or plugin.root.parent.name != RESEARCH_PACKAGE:
+                return None
+            spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+            spec.submodule_search_locations = [str(plugin.root.parent)]
+            _ALIASES[fullname] = fullname
+            return spec
+        root = mindformers_root(plugin, parts[1])
+        if root is None:
+            raise ModuleNotFoundError(
+                f"{fullname!r}: plug-in {str(plugin.root)!r} imports {'.'.join(parts[:2])!r}, but it does not sit in a "
+                f"MindFormers root (ROOT/research/{parts[1]}) and the working directory holds no research/{parts[1]}",
+                name=fullname,
+            )
+        other = load_plugin(root / RESEARCH_PACKAGE / parts[1])
+        other._ensure_package()
+        target = ".".join([other.package, *parts[2:]])
+        return self._alias(fullname, target, package=len(parts) == 2 or (other.root.joinpath(*parts[2:])).is_dir())
+
+    @staticmethod
+    def _alias(fullname: str, target: str, package: bool = False):
+        if importlib.util.find_spec(target) is None:
+            return None
+        _ALIASES[fullname] = target
+        spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(target), is_package=package)
+        return spec
+
+
+_FINDER = _PluginImportFinder()
+
+
+def _install_import_hook(plugin: Plugin) -> None:
+    if _BY_PACKAGE.get(plugin.package) is not plugin:
+        _BY_PACKAGE[plugin.package] = plugin
+        _SIBLING_NAMES.update(plugin.siblings)
+    if not sys.meta_path or sys.meta_path[0] is not _FINDER:
+        if _FINDER in sys.meta_path:
+            sys.meta_path.remove(_FINDER)
+        # first, so our checkout's research/ (sys.path[0] for the launcher) cannot answer `research.<name>`
+        sys.meta_path.insert(0, _FINDER)
+
+
+def _drop_aliases() -> None:
+    for alias, target in list(_ALIASES.items()):
+        module = sys.modules.get(alias)
+        if module is not None and getattr(module, "__name__", None) == target:
+            del sys.modules[alias]
+        del _ALIASES[alias]
+
+
+class plugin_imports:  # noqa: N801 -- a context manager, named like one
+    """Scope of plug-in code that may import siblings: aliases made meanwhile live until the outermost scope ends.
+
+    Plug-in imports (:meth:`Plugin.import_module`), converter calls and model builds run inside one, so a module a
+    plug-in's function imports later (``def f(): import helpers``) is its own, never another plug-in's ``helpers``.
+    """
+
+    def __enter__(self):
+        if _IMPORT_DEPTH[0] == 0:
+            _drop_aliases()  # left over from plug-in code that ran outside any scope
+        _IMPORT_DEPTH[0] += 1
+        return self
+
+    def __exit__(self, *exc):
+        _IMPORT_DEPTH[0] -= 1
+        if _IMPORT_DEPTH[0] == 0:
+            _drop_aliases()
+        return False
 
 
 _PLUGINS: dict[Path, Plugin] = {}
@@ -540,6 +733,18 @@ def _expected_base(module_type: str):
     return None
 
 
+def _is_model_factory(cls: type, module_type: str) -> bool:
+    """A plain class whose ``__new__`` returns the model (MindFormers builds ``cls(config)`` and accepts it; deepseek3
+    ships one choosing its training or inference network). A config or tokenizer class is never one."""
+    if module_type != "models" or cls.__new__ is object.__new__:
+        return False
+    for other in ("config", "tokenizer"):
+        base = _expected_base(other)
+        if base is not None and issubclass(cls, base[0]):
+            return False
+    return True
+
+
 @dataclass
 class Registered:
     """One resolved ``auto_register``: where it was, what it named, what it registered."""
@@ -614,7 +819,7 @@ def resolve_auto_register(cfg: dict, register_path=None, *, register: bool = Tru
         reference = node.pop("auto_register")
         cls, plugin = resolve_class(reference, plugins, key)
         expected = _expected_base(module_type)
-        if expected is not None and not issubclass(cls, expected[0]):
+        if expected is not None and not issubclass(cls, expected[0]) and not _is_model_factory(cls, module_type):
             raise RegistryError(
                 f"{key}: {reference!r} is a {cls.__mro__[1].__name__} subclass, but {_format_path(path)!r} expects {expected[1]}"
             )

@@ -287,6 +287,17 @@ def _plugin(
     return registry.family_for_hf_config(hf)
 
 
+def _mindformers_convention(ns, direction: str) -> bool:
+    """Whether the plug-in ``--model`` / ``--register_path`` names has a converter written for MindFormers."""
+    from mf_ext.convert.plugin_call import convention, converter_file
+
+    plugin = _plugin(ns.model, ns.register_path)
+    if not converter_file(plugin, direction).is_file():
+        return False
+    fn = plugin.convert_ms_to_pt if direction == "ms_to_hf" else plugin.convert_pt_to_ms
+    return convention(plugin, fn) == "mindformers"
+
+
 def _run(sub: str, args) -> int:
     from mf_ext.convert.errors import ConversionError
 
@@ -301,12 +312,12 @@ def _run(sub: str, args) -> int:
 
         result = resplit(args.input_path, args.output_path, format=args.format, **kw)
     else:
+        from mf_ext.convert.plugin_call import call_converter
+
         plugin = _plugin(args.model, args.register_path, args.input_path, args.hf_config, sub)
         if sub == "hf_to_ms":
-            fn = plugin.convert_pt_to_ms
             kw.update(format=args.format, qkv_concat=args.qkv_concat, hf_config=args.hf_config)
         else:
-            fn = plugin.convert_ms_to_pt
             kw.update(
                 hf_config=args.hf_config,
                 ms_config=args.ms_config,
@@ -314,7 +325,9 @@ def _run(sub: str, args) -> int:
                 lora_output=args.lora_output,
                 lora_alpha=args.lora_alpha,
             )
-        result = fn(args.input_path, args.output_path, **kw)
+        # a folder written for MindFormers' convert_weight.py is called with its conventions (MindSpore dtype, only
+        # the arguments its signature takes); what it cannot honour (--dry-run, --qkv_concat ...) is refused
+        result = call_converter(plugin, sub, args.input_path, args.output_path, **kw)
     if args.dry_run:
         return 0
     if result is None or not hasattr(result, "summary"):
@@ -369,8 +382,9 @@ def _legacy(argv: list[str]) -> int:
         ns.dtype = None
     out = ns.output_path
     if ns.reversed:
-        # MindFormers wrote one torch .bin; an HF folder is what from_pretrained needs, so write that
-        if out.endswith((".bin", ".pt", ".pth", ".safetensors")):
+        # MindFormers wrote one torch .bin; an HF folder is what from_pretrained needs, so write that (a converter
+        # written for MindFormers' convert_weight.py keeps its own output)
+        if out.endswith((".bin", ".pt", ".pth", ".safetensors")) and not _mindformers_convention(ns, "ms_to_hf"):
             out = str(Path(out).with_suffix(""))
             print(
                 f"note: writing an HF folder {out!r} (from_pretrained loads it) instead of a single "
