@@ -1,0 +1,112 @@
+"""Feed-forward blocks: gated SwiGLU (Llama family) and the two-layer GELU MLP (GPT2).
+
+Any cell with ``construct(x) -> y`` of the same shape can stand in for these in a decoder layer (an MoE block
+does): see ``DecoderSpec.mlp_factory``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from .layers import Linear
+
+__all__ = ["GeluMLP", "SwiGLU", "activation", "gelu_new"]
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu_new(x):
+    """GELU, tanh approximation (GPT2's ``gelu_new``; HF ``NewGELUActivation``, same operation order)."""
+    return 0.5 * x * (1.0 + ops.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * ops.pow(x, 3.0))))
+
+
+def activation(name: str, x):
+    """Apply the activation ``name`` (``silu``, ``gelu_new``/``gelu_pytorch_tanh``, ``gelu`` (erf), ``relu``)."""
+    if name == "silu":
+        return ops.silu(x)
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return gelu_new(x)
+    if name == "gelu":
+        return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+    return ops.relu(x)
+
+
+ACTIVATIONS = ("silu", "gelu_new", "gelu_pytorch_tanh", "gelu", "relu")
+
+
+def _check_act(act: str) -> str:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"activation: {act!r} is not supported; expected one of {ACTIVATIONS}")
+    return act
+
+
+class SwiGLU(nn.Cell):
+    """``w2(act(w1 x) * w3 x)``: ``w1`` gate, ``w3`` up, ``w2`` down (MindFormers' names).
+
+    ``ffn_concat`` fuses gate and up into ``w_gate_hidden`` with rows interleaved (gate_0, up_0, gate_1, up_1, ...),
+    MindFormers' fused layout.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        intermediate_size: int,
+        bias: bool = False,
+        ffn_concat: bool = False,
+        act: str = "silu",
+        param_dtype=ms.float32,
+        compute_dtype=ms.float32,
+        std: float = 0.02,
+    ):
+        super().__init__()
+        kw = {"bias": bias, "param_dtype": param_dtype, "compute_dtype": compute_dtype, "std": std}
+        self.ffn_concat = ffn_concat
+        self.ffn = intermediate_size
+        self.act = _check_act(act)
+        if ffn_concat:
+            self.w_gate_hidden = Linear(hidden_size, 2 * intermediate_size, **kw)
+        else:
+            self.w1 = Linear(hidden_size, intermediate_size, **kw)
+            self.w3 = Linear(hidden_size, intermediate_size, **kw)
+        self.w2 = Linear(intermediate_size, hidden_size, **kw)
+
+    def construct(self, x):
+        if self.ffn_concat:
+            gate_up = self.w_gate_hidden(x).reshape(x.shape[:-1] + (self.ffn, 2))
+            gate, up = gate_up[..., 0], gate_up[..., 1]
+        else:
+            gate, up = self.w1(x), self.w3(x)
+        return self.w2(activation(self.act, gate) * up)
+
+
+class GeluMLP(nn.Cell):
+    """``c_proj(act(c_fc x))`` with biases (GPT2's MLP; ``act`` defaults to ``gelu_new``)."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        intermediate_size: int,
+        bias: bool = True,
+        act: str = "gelu_new",
+        param_dtype=ms.float32,
+        compute_dtype=ms.float32,
+        std: float = 0.02,
+        in_out_layout: bool = False,
+    ):
+        super().__init__()
+        kw = {
+            "bias": bias,
+            "param_dtype": param_dtype,
+            "compute_dtype": compute_dtype,
+            "std": std,
+            "in_out_layout": in_out_layout,
+        }
+        self.act = _check_act(act)
+        self.c_fc = Linear(hidden_size, intermediate_size, **kw)
+        self.c_proj = Linear(intermediate_size, hidden_size, **kw)
+
+    def construct(self, x):
+        return self.c_proj(activation(self.act, self.c_fc(x)))
