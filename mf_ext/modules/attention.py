@@ -104,8 +104,9 @@ def attention_bias(
 class Attention(nn.Cell):
     """Self-attention with rotary (optional), an additive bias and an optional static KV cache.
 
-    Parameters (MindFormers' Llama names): ``wq``, ``wk``, ``wv`` (or fused ``w_qkv``, rows grouped per kv head as
-    ``[q heads of the group | k | v]``), ``wo``; with ``qk_norm`` also ``q_norm``/``k_norm`` (RMSNorm over
+    Parameters (MindFormers' Llama names): ``wq``, ``wk``, ``wv`` (or fused ``w_qkv``: ``qkv_layout="grouped"``, rows
+    grouped per kv head as ``[q heads of the group | k | v]`` (MindFormers' Llama); ``"stacked"``: ``[q; k; v]`` as
+    ChatGLM's ``query_key_value``, Baichuan2's ``W_pack`` or GPT2's ``c_attn``), ``wo``; with ``qk_norm`` also ``q_norm``/``k_norm`` (RMSNorm over
     ``head_dim``, shared by all heads, applied before rotary as in Qwen3).
 
     ``construct(x, cos, sin, bias, k_cache=None, v_cache=None, slots=None) -> (out, k, v)``: ``x`` ``(b, s, hidden)``;
@@ -122,6 +123,7 @@ class Attention(nn.Cell):
         qkv_bias: bool = False,
         o_bias: bool = False,
         qkv_concat: bool = False,
+        qkv_layout: str = "grouped",
         qk_norm: bool = False,
         qk_norm_eps: float = 1e-6,
         rot_dim: int | None = None,
@@ -141,7 +143,10 @@ class Attention(nn.Cell):
         head_dim = hidden_size // num_heads if head_dim is None else head_dim
         self.n_heads, self.n_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.n_rep = num_heads // num_kv_heads
+        if qkv_layout not in ("grouped", "stacked"):
+            raise ValueError(f"Attention.qkv_layout: expected 'grouped' or 'stacked', got {qkv_layout!r}")
         self.qkv_concat = qkv_concat
+        self.qkv_grouped = qkv_layout == "grouped"
         self.scale = head_dim**-0.5 if softmax_scale is None else float(softmax_scale)
         self.softmax_type = softmax_dtype
         self.rotary_type = rotary_dtype
@@ -167,12 +172,18 @@ class Attention(nn.Cell):
     def _project(self, x, cos, sin):
         """q (b, h, s, d), k and v (b, kv, s, d), q/k norm and rotary applied."""
         bs, seq = x.shape[0], x.shape[1]
-        if self.qkv_concat:
+        if self.qkv_concat and self.qkv_grouped:
             qkv = self.w_qkv(x).reshape(bs, seq, self.n_kv_heads, (self.n_rep + 2) * self.head_dim)
             q_width = self.n_rep * self.head_dim
             q = qkv[..., :q_width].reshape(bs, seq, self.n_heads, self.head_dim)
             k = qkv[..., q_width : q_width + self.head_dim]
             v = qkv[..., q_width + self.head_dim :]
+        elif self.qkv_concat:
+            qkv = self.w_qkv(x)
+            q_out, kv_out = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+            q = qkv[..., :q_out].reshape(bs, seq, self.n_heads, self.head_dim)
+            k = qkv[..., q_out : q_out + kv_out].reshape(bs, seq, self.n_kv_heads, self.head_dim)
+            v = qkv[..., q_out + kv_out :].reshape(bs, seq, self.n_kv_heads, self.head_dim)
         else:
             q = self.wq(x).reshape(bs, seq, self.n_heads, self.head_dim)
             k = self.wk(x).reshape(bs, seq, self.n_kv_heads, self.head_dim)

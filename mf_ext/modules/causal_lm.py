@@ -23,7 +23,7 @@ import re
 import mindspore as ms
 import numpy as np
 from mindformers.models.modeling_utils import PreTrainedModel
-from mindspore import Tensor, ops
+from mindspore import Tensor, nn, ops
 
 from .decoder import Decoder, DecoderLayer, DecoderSpec, lm_head
 
@@ -59,6 +59,8 @@ class CausalLM(PreTrainedModel):
     PARAM_RENAMES: tuple[tuple[str, str], ...] = ()
     #: the decoder layer class (a subclass of ``DecoderLayer`` for a family with another block layout).
     layer_cls: type = DecoderLayer
+    #: the decoder stack class (a subclass of ``Decoder`` for a family with another embedding or final stage).
+    decoder_cls: type = Decoder
 
     @classmethod
     def decoder_spec(cls, config) -> DecoderSpec:
@@ -73,14 +75,19 @@ class CausalLM(PreTrainedModel):
         self.ignore_token_id = getattr(config, "ignore_token_id", -100)
         self.vocab_size = spec.vocab_size
         self.dynamic_rope = spec.rope is not None and spec.rope.kind == "dynamic"
-        self.model = Decoder(spec, self.layer_cls)
-        self.lm_head = lm_head(spec)
+        self.model = self.decoder_cls(spec, self.layer_cls)
+        self.lm_head = self.build_lm_head(spec)
         if spec.tie_word_embeddings:
             self.lm_head.weight = self.model.tok_embeddings.embedding_weight
             emb_dtype = spec.param_dtype if spec.embedding_dtype is None else spec.embedding_dtype
             self.lm_head.cast_weight = emb_dtype != spec.compute_dtype
         self._rename_parameters()
         self.load_checkpoint(config)
+
+    def build_lm_head(self, spec: DecoderSpec) -> nn.Cell:
+        """The output projection (a family with another head, e.g. row-normalised, overrides this); its weight
+        must be ``weight`` of shape ``(vocab, hidden)`` for ``tie_word_embeddings``."""
+        return lm_head(spec)
 
     def _rename_parameters(self) -> None:
         if not self.PARAM_RENAMES:

@@ -41,14 +41,17 @@ class DecoderSpec:
     Sizes: ``hidden_size``, ``num_layers``, ``num_heads``, ``vocab_size``, ``intermediate_size``, ``num_kv_heads``
     (``None`` = MHA), ``head_dim`` (``None`` = hidden_size // num_heads).
 
-    Attention: ``qkv_bias``, ``o_bias``, ``qkv_concat`` (fused ``w_qkv`` + ``w_gate_hidden``, MindFormers' layout),
+    Attention: ``qkv_bias``, ``o_bias``, ``qkv_concat`` (fused ``w_qkv``; ``qkv_layout`` ``"grouped"``
+    (MindFormers' Llama) or ``"stacked"`` ([q; k; v])),
     ``qk_norm`` (per-head RMSNorm of q and k, eps ``qk_norm_eps`` or ``norm_eps``), ``softmax_scale`` (``None`` =
     head_dim ** -0.5), ``sliding_window`` (keys within the last ``sliding_window`` positions, HF's rule) on the layers
     in ``sliding_window_layers`` (``None`` = all), ``alibi`` (ALiBi bias, BLOOM/Baichuan2 slopes), ``rope``
     (a ``RopeConfig``; ``None`` = no rotary).
 
-    Feed-forward: ``mlp`` ``"swiglu"`` or ``"gelu"``, ``mlp_act``, ``mlp_bias``, ``ffn_concat`` (``None`` = follow
-    ``qkv_concat``, as MindFormers does), or ``mlp_factory(spec, layer_index) -> Cell`` for another block (MoE).
+    Feed-forward: ``mlp`` ``"swiglu"`` or ``"gelu"``, ``mlp_act``, ``mlp_bias``, ``ffn_concat`` (fused
+    ``w_gate_hidden``; ``None`` = follow ``qkv_concat``, as MindFormers does) with ``ffn_concat_layout``
+    ``"interleaved"`` (MindFormers' Llama) or ``"halves"`` ([gate; up]), or ``mlp_factory(spec, layer_index) -> Cell``
+    for another block (an MoE block: the layer calls it as ``mlp(x) -> y``).
 
     Norms: ``norm`` ``"rms"`` or ``"layer"`` (with ``norm_bias``), ``norm_eps``.
     Embeddings: ``learned_positions`` (size of a learned position table, GPT2; 0 = none), ``tie_word_embeddings``,
@@ -67,6 +70,7 @@ class DecoderSpec:
     qkv_bias: bool = False
     o_bias: bool = False
     qkv_concat: bool = False
+    qkv_layout: str = "grouped"
     qk_norm: bool = False
     qk_norm_eps: float | None = None
     softmax_scale: float | None = None
@@ -78,6 +82,7 @@ class DecoderSpec:
     mlp_act: str | None = None
     mlp_bias: bool = False
     ffn_concat: bool | None = None
+    ffn_concat_layout: str = "interleaved"
     mlp_factory: Callable | None = None
     norm: str = "rms"
     norm_eps: float = 1e-6
@@ -152,6 +157,7 @@ def make_attention(spec: DecoderSpec) -> Attention:
         qkv_bias=spec.qkv_bias,
         o_bias=spec.o_bias,
         qkv_concat=spec.qkv_concat,
+        qkv_layout=spec.qkv_layout,
         qk_norm=spec.qk_norm,
         qk_norm_eps=spec.norm_eps if spec.qk_norm_eps is None else spec.qk_norm_eps,
         rot_dim=None if rope is None else rope.dim,
@@ -171,7 +177,16 @@ def make_mlp(spec: DecoderSpec) -> nn.Cell:
     if spec.mlp == "gelu":
         return GeluMLP(spec.hidden_size, spec.intermediate_size, spec.mlp_bias, spec.mlp_act or "gelu_new", **kw)
     ffn_concat = spec.qkv_concat if spec.ffn_concat is None else spec.ffn_concat
-    return SwiGLU(spec.hidden_size, spec.intermediate_size, spec.mlp_bias, ffn_concat, spec.mlp_act or "silu", **kw)
+    act = spec.mlp_act or "silu"
+    return SwiGLU(
+        spec.hidden_size,
+        spec.intermediate_size,
+        spec.mlp_bias,
+        ffn_concat,
+        act,
+        fused_layout=spec.ffn_concat_layout,
+        **kw,
+    )
 
 
 def layer_reuse_enabled() -> bool:

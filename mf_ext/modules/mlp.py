@@ -51,8 +51,9 @@ def _check_act(act: str) -> str:
 class SwiGLU(nn.Cell):
     """``w2(act(w1 x) * w3 x)``: ``w1`` gate, ``w3`` up, ``w2`` down (MindFormers' names).
 
-    ``ffn_concat`` fuses gate and up into ``w_gate_hidden`` with rows interleaved (gate_0, up_0, gate_1, up_1, ...),
-    MindFormers' fused layout.
+    ``ffn_concat`` fuses gate and up into ``w_gate_hidden``: ``fused_layout="interleaved"``, rows interleaved
+    (gate_0, up_0, gate_1, up_1, ...) as MindFormers' Llama fuses them, or ``"halves"``, ``[gate; up]`` as ChatGLM's
+    ``dense_h_to_4h`` and Phi3's ``gate_up_proj``.
     """
 
     def __init__(
@@ -65,10 +66,14 @@ class SwiGLU(nn.Cell):
         param_dtype=ms.float32,
         compute_dtype=ms.float32,
         std: float = 0.02,
+        fused_layout: str = "interleaved",
     ):
         super().__init__()
+        if fused_layout not in ("interleaved", "halves"):
+            raise ValueError(f"SwiGLU.fused_layout: expected 'interleaved' or 'halves', got {fused_layout!r}")
         kw = {"bias": bias, "param_dtype": param_dtype, "compute_dtype": compute_dtype, "std": std}
         self.ffn_concat = ffn_concat
+        self.interleaved = fused_layout == "interleaved"
         self.ffn = intermediate_size
         self.act = _check_act(act)
         if ffn_concat:
@@ -79,9 +84,12 @@ class SwiGLU(nn.Cell):
         self.w2 = Linear(intermediate_size, hidden_size, **kw)
 
     def construct(self, x):
-        if self.ffn_concat:
+        if self.ffn_concat and self.interleaved:
             gate_up = self.w_gate_hidden(x).reshape(x.shape[:-1] + (self.ffn, 2))
             gate, up = gate_up[..., 0], gate_up[..., 1]
+        elif self.ffn_concat:
+            gate_up = self.w_gate_hidden(x)
+            gate, up = gate_up[..., : self.ffn], gate_up[..., self.ffn :]
         else:
             gate, up = self.w1(x), self.w3(x)
         return self.w2(activation(self.act, gate) * up)

@@ -147,11 +147,13 @@ def gpt2():
     return hf
 
 
-def _gpt2_spec(hf):
+def _gpt2_spec(hf, fused: bool = False):
     from mf_ext.modules import DecoderSpec
 
     c = hf.config
     return DecoderSpec(
+        qkv_concat=fused,
+        qkv_layout="stacked",
         hidden_size=c.n_embd,
         num_layers=c.n_layer,
         num_heads=c.n_head,
@@ -169,12 +171,27 @@ def _gpt2_spec(hf):
     )
 
 
-@pytest.mark.parametrize("mode", [PYNATIVE, GRAPH], ids=["pynative", "graph"])
-def test_gpt2_logits(gpt2, mode):
+@pytest.mark.parametrize(
+    ("mode", "fused"),
+    [(PYNATIVE, False), (PYNATIVE, True), (GRAPH, False)],
+    ids=["pynative", "pynative-w_qkv", "graph"],
+)
+def test_gpt2_logits(gpt2, mode, fused):
+    """GPT2; ``w_qkv`` keeps c_attn fused in the stacked [q; k; v] layout (transposed from Conv1D's (in, out))."""
     from mf_ext.generation import logits
 
     set_mode(mode)
-    ours = build(_gpt2_spec(gpt2), gpt2_weights(gpt2))
+    weights = gpt2_weights(gpt2)
+    if fused:
+        for leaf in ("weight", "bias"):
+            parts = [weights.pop(f"model.layers.{i}.attention.w{n}.{leaf}") for i in (0, 1) for n in "qkv"]
+            for i in (0, 1):
+                weights[f"model.layers.{i}.attention.w_qkv.{leaf}"] = np.concatenate(parts[3 * i : 3 * i + 3])
+        np.testing.assert_array_equal(
+            weights["model.layers.1.attention.w_qkv.weight"],
+            gpt2.transformer.h[1].attn.c_attn.weight.detach().numpy().T,
+        )
+    ours = build(_gpt2_spec(gpt2, fused), weights)
     x = ids(2, 30, seed=7)
     assert np.abs(logits(ours, x) - hf_logits(gpt2, x)).max() <= 1e-4
 

@@ -130,6 +130,28 @@ def test_swiglu_matches_hf_llama_mlp(fused):
     assert np.abs(cell(ms.Tensor(x)).asnumpy() - want).max() <= 1e-5
 
 
+def test_swiglu_halves_layout_matches_hf_phi3_mlp():
+    """Fused [gate; up] halves (ChatGLM's dense_h_to_4h, Phi3's gate_up_proj) vs HF Phi3MLP."""
+    import mindspore as ms
+    import torch
+    from transformers import Phi3Config
+    from transformers.models.phi3.modeling_phi3 import Phi3MLP
+
+    from mf_ext.modules import SwiGLU
+
+    set_mode(PYNATIVE)
+    torch.manual_seed(4)
+    ref = Phi3MLP(Phi3Config(hidden_size=32, intermediate_size=56))
+    cell = SwiGLU(32, 56, ffn_concat=True, fused_layout="halves")
+    _load(cell, {"w_gate_hidden.weight": to_np(ref.gate_up_proj.weight), "w2.weight": to_np(ref.down_proj.weight)})
+    x = _x(2, 6, 32)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x)).numpy()
+    assert np.abs(cell(ms.Tensor(x)).asnumpy() - want).max() <= 1e-5
+    with pytest.raises(ValueError, match=r"SwiGLU.fused_layout: expected 'interleaved' or 'halves', got 'pairs'"):
+        SwiGLU(32, 56, ffn_concat=True, fused_layout="pairs")
+
+
 @pytest.mark.parametrize("mode", [PYNATIVE, GRAPH], ids=["pynative", "graph"])
 def test_gelu_mlp_matches_hf_gpt2_mlp(mode):
     """GELU MLP vs HF GPT2MLP (Conv1D weights stored (in, out); gelu_new = tanh approximation)."""
