@@ -12,7 +12,7 @@ default policy does not run on CPU). MindSpore shares the graph among cells with
 uses the first cell's graph for the others, so the key here is a fingerprint of each layer's structure (sub-cell
 classes, attributes, primitives, parameter shapes/dtypes), computed when the graph is parsed: a layer changed after
 construction (a LoRA wrapper on one layer, a different window) gets its own graph instead of a wrong one.
-``MF_EXT_LAYER_REUSE=0`` turns reuse off (every layer compiled separately, as before).
+``MF_EXT_LAYER_REUSE=0`` when a model is built turns reuse off for it (every layer compiled separately, as before).
 """
 
 from __future__ import annotations
@@ -240,21 +240,26 @@ class DecoderLayer(nn.Cell):
     @lazy_inline(policy="front")
     def __init__(self, spec: DecoderSpec, mlp: nn.Cell | None = None):
         super().__init__()
+        self._reuse_graph = layer_reuse_enabled()
         self.attention_norm = make_norm(spec)
         self.attention = make_attention(spec)
         self.ffn_norm = make_norm(spec)
         self.feed_forward = make_mlp(spec) if mlp is None else mlp
 
-    # MindSpore's parser reads the reuse key from this attribute each time it parses the layer.
+    # MindSpore's parser reads the reuse key from this attribute each time it parses the layer. In training mode
+    # there is no key: MindFormers' training wrapper fails to compile reused cells on CPU, and MindFormers itself
+    # turns lazy_inline off for single-device training; a training graph is compiled once per run anyway.
     @property
     def cell_init_args(self) -> str:
-        if not layer_reuse_enabled():
+        if not self._reuse_graph or self.training:
             raise AttributeError("cell_init_args")  # no key: this layer is parsed on its own
         return f"lazy_inline_{type(self).__qualname__}_{structure_key(self)}"
 
     @cell_init_args.setter
     def cell_init_args(self, value: str) -> None:
-        object.__setattr__(self, "_cell_init_args", value)  # lazy_inline's own key: replaced by the fingerprint
+        # lazy_inline's own key (its __init__ arguments) is replaced by the fingerprint above; nothing is stored, so
+        # MindSpore's Cell never extends a key (it does when a child cell is set on a cell holding ``_cell_init_args``).
+        return
 
     def construct(self, x, cos, sin, bias, k_cache=None, v_cache=None, slots=None):
         attn, k, v = self.attention(self.attention_norm(x), cos, sin, bias, k_cache, v_cache, slots)
