@@ -172,6 +172,7 @@ class Attention(nn.Cell):
     def _project(self, x, cos, sin):
         """q (b, h, s, d), k and v (b, kv, s, d), q/k norm and rotary applied."""
         bs, seq = x.shape[0], x.shape[1]
+        x = x.reshape(bs * seq, x.shape[2])  # projections on 2-D rows
         if self.qkv_concat and self.qkv_grouped:
             qkv = self.w_qkv(x).reshape(bs, seq, self.n_kv_heads, (self.n_rep + 2) * self.head_dim)
             q_width = self.n_rep * self.head_dim
@@ -179,7 +180,7 @@ class Attention(nn.Cell):
             k = qkv[..., q_width : q_width + self.head_dim]
             v = qkv[..., q_width + self.head_dim :]
         elif self.qkv_concat:
-            qkv = self.w_qkv(x)
+            qkv = self.w_qkv(x).reshape(bs, seq, -1)
             q_out, kv_out = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
             q = qkv[..., :q_out].reshape(bs, seq, self.n_heads, self.head_dim)
             k = qkv[..., q_out : q_out + kv_out].reshape(bs, seq, self.n_kv_heads, self.head_dim)
@@ -210,5 +211,5 @@ class Attention(nn.Cell):
         scores = ops.cast(scores, self.softmax_type).reshape(bs, self.n_kv_heads, self.n_rep, seq, kv_len) + bias
         probs = ops.cast(ops.softmax(scores, -1), self.dtype).reshape(bs, self.n_kv_heads, self.n_rep * seq, kv_len)
         out = self.pv_matmul(probs, v).reshape(bs, self.n_heads, seq, self.head_dim)
-        out = out.transpose(0, 2, 1, 3).reshape(bs, seq, self.n_heads * self.head_dim)
-        return self.wo(out), k, v
+        out = out.transpose(0, 2, 1, 3).reshape(bs * seq, self.n_heads * self.head_dim)
+        return self.wo(out).reshape(bs, seq, -1), k, v

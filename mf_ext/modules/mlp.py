@@ -84,15 +84,16 @@ class SwiGLU(nn.Cell):
         self.w2 = Linear(intermediate_size, hidden_size, **kw)
 
     def construct(self, x):
+        rows = x.reshape(-1, x.shape[-1])  # 2-D rows: the linears need no reshapes
         if self.ffn_concat and self.interleaved:
-            gate_up = self.w_gate_hidden(x).reshape(x.shape[:-1] + (self.ffn, 2))
+            gate_up = self.w_gate_hidden(rows).reshape(-1, self.ffn, 2)
             gate, up = gate_up[..., 0], gate_up[..., 1]
         elif self.ffn_concat:
-            gate_up = self.w_gate_hidden(x)
+            gate_up = self.w_gate_hidden(rows)
             gate, up = gate_up[..., : self.ffn], gate_up[..., self.ffn :]
         else:
-            gate, up = self.w1(x), self.w3(x)
-        return self.w2(activation(self.act, gate) * up)
+            gate, up = self.w1(rows), self.w3(rows)
+        return self.w2(activation(self.act, gate) * up).reshape(x.shape)
 
 
 class GeluMLP(nn.Cell):
@@ -122,4 +123,5 @@ class GeluMLP(nn.Cell):
         self.c_proj = Linear(intermediate_size, hidden_size, **kw)
 
     def construct(self, x):
-        return self.c_proj(activation(self.act, self.c_fc(x)))
+        rows = x.reshape(-1, x.shape[-1])
+        return self.c_proj(activation(self.act, self.c_fc(rows))).reshape(x.shape)
