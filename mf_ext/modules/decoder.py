@@ -204,7 +204,7 @@ def _describe(value) -> str | None:
     if isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value):
         return repr(tuple(value))
     if isinstance(value, Tensor) and not isinstance(value, Parameter):
-        digest = hashlib.sha1(value.asnumpy().tobytes()).hexdigest()
+        digest = hashlib.sha1(value.asnumpy().tobytes(), usedforsecurity=False).hexdigest()
         return f"Tensor{tuple(value.shape)}{value.dtype}:{digest}"
     if callable(value) and not isinstance(value, nn.Cell):
         return f"callable:{getattr(value, '__qualname__', type(value).__name__)}:{id(value)}"
@@ -215,7 +215,7 @@ def structure_key(cell: nn.Cell) -> str:
     """A digest of everything in ``cell`` that shapes its compiled graph: for the cell and each sub-cell its path and
     class, its public plain attributes (numbers, strings, dtypes, primitives with their attributes, constant tensors,
     instance-level callables) and its parameters' names, shapes, dtypes and ``requires_grad``."""
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(usedforsecurity=False)
     for path, sub in cell.cells_and_names():
         digest.update(f"<{path}|{type(sub).__module__}.{type(sub).__qualname__}".encode())
         for name, value in sorted(vars(sub).items()):

@@ -73,6 +73,8 @@ def test_structure_key_tells_layers_apart(hf_llama):
     model.model.layers[1].attention.scale = 0.05  # head_dim 16: the default is 0.25
     assert structure_key(model.model.layers[1]) != keys[0] == structure_key(model.model.layers[2])
     assert model.model.layers[1].cell_init_args != model.model.layers[0].cell_init_args
+    model.set_train(True)  # training graphs are built without reuse (see DecoderLayer.cell_init_args)
+    assert not hasattr(model.model.layers[0], "cell_init_args")
 
 
 def test_layer_changed_after_construction_gets_its_own_graph(hf_llama):
