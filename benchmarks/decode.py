@@ -70,7 +70,7 @@ def _ours_step_times(model, prompt_len: int, steps: int) -> list[float]:
     from mf_ext import generation
 
     total = prompt_len + steps + 1
-    buf = -(-total // generation._LENGTH_BUCKET) * generation._LENGTH_BUCKET
+    buf = generation._cache_len(total)
     ids = np.random.default_rng(1).integers(3, model.config.vocab_size, (1, total))
     cache = model.init_kv_cache(1, buf)
     _, cache = model(

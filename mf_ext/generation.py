@@ -2,10 +2,12 @@
 
 MindFormers' own ``generate()`` cannot run on CPU (``ArgMaxExt``/``TopkExt`` have no CPU kernel, its KV cache is
 Ascend-only). This loop only needs the model's forward: with ``use_cache`` it drives the model's static-shape KV
-cache (``model.init_kv_cache`` + ``past_key_values``/``cache_position``), so graph mode compiles one prefill graph
-and one decode graph per length bucket (prompts and buffers are right-padded to multiples of 64 tokens; causal
-attention makes the padding invisible); without a cache it recomputes over a fixed-length right-padded buffer,
-so graph mode still compiles only once.
+cache (``model.init_kv_cache`` + ``past_key_values``/``cache_position``). Graph mode compiles per input shape, so
+every shape here is independent of the prompt length: the prompt is prefilled in fixed chunks of 64 tokens (the last
+one right-padded; causal attention makes the padding invisible and decoding overwrites its cache slots), then one
+token per step, and the cache buffers are sized in powers of two from 256 tokens. A model thus compiles one prefill
+and one decode graph for every prompt + generation up to 256 tokens, and one more pair per doubling beyond. Without
+a cache it recomputes over a right-padded buffer (multiples of 64 tokens).
 
 Models without ``init_kv_cache`` (MindFormers' built-ins, research folders written for ``run_mindformer.py``) go to
 :mod:`mf_ext.foreign`: full recompute on CPU, the model's own ``generate()`` on Ascend, same sampling options.
@@ -23,9 +25,21 @@ from mf_ext.errors import MfExtError
 
 __all__ = ["logits", "generate", "sample_next"]
 
-# Buffers are rounded up to a multiple of this many tokens so repeated calls with nearby lengths reuse the
-# compiled graph-mode graphs; the extra positions are masked out and cost little.
+# Without a cache, buffers are rounded up to a multiple of this many tokens so repeated calls with nearby lengths
+# reuse the compiled graph-mode graphs; it is also the prefill chunk with a cache.
 _LENGTH_BUCKET = 64
+_PREFILL_CHUNK = 64
+# KV cache buffers: powers of two from this length, so prompts of any length up to it share the compiled graphs.
+# Masked slots cost one multiply-add each per decode step; the weights dominate a step's time.
+_MIN_CACHE_LEN = 256
+
+
+def _cache_len(total: int) -> int:
+    """KV buffer length for ``total`` tokens (prompt + new): a power of two, at least ``_MIN_CACHE_LEN``."""
+    length = _MIN_CACHE_LEN
+    while length < total:
+        length *= 2
+    return length
 
 
 def _as_ids(input_ids, vocab_size: int | None) -> np.ndarray:
@@ -220,7 +234,8 @@ def generate(
 
     batch, prompt_len = ids.shape
     total = prompt_len + int(max_new_tokens)
-    buf_len = -(-total // _LENGTH_BUCKET) * _LENGTH_BUCKET
+    use_cache = use_cache and max_new_tokens > 0
+    buf_len = _cache_len(total) if use_cache else -(-total // _LENGTH_BUCKET) * _LENGTH_BUCKET
     out = np.full((batch, buf_len), pad, dtype=np.int64)
     out[:, :prompt_len] = ids
     full_mask = None
@@ -229,20 +244,24 @@ def generate(
         full_mask[:, :prompt_len] = attention_mask
     finished = np.zeros(batch, dtype=bool)
     cur = prompt_len
-    cache = model.init_kv_cache(batch, buf_len) if use_cache and max_new_tokens > 0 else None
+    cache = model.init_kv_cache(batch, buf_len) if use_cache else None
     while cur < total:
         if cache is not None:
             if cur == prompt_len:
-                # Prefill right-padded to a bucket: prompts of nearby lengths share one compiled graph; the padding
-                # sits after every real token (invisible to them) and its cache slots are overwritten by decoding.
-                prefill_len = min(-(-prompt_len // _LENGTH_BUCKET) * _LENGTH_BUCKET, buf_len)
-                inputs = model.prepare_inputs_for_generation(
-                    out[:, :prefill_len],
-                    past_key_values=cache,
-                    cache_position=0,
-                    logit_index=prompt_len - 1,
-                    attention_mask=full_mask,
-                )
+                # Prefill in fixed-size chunks, the last one right-padded: every prompt length uses the same compiled
+                # graph; the padding sits after every real token (invisible to them) and its cache slots are
+                # overwritten by decoding. Each chunk projects one position's logits (the last chunk's is used).
+                for start in range(0, prompt_len, _PREFILL_CHUNK):
+                    inputs = model.prepare_inputs_for_generation(
+                        out[:, : start + _PREFILL_CHUNK],
+                        past_key_values=cache,
+                        cache_position=start,
+                        logit_index=min(prompt_len - 1 - start, _PREFILL_CHUNK - 1),
+                        attention_mask=full_mask,
+                        valid_length=prompt_len,
+                    )
+                    step_logits, cache = model(**inputs)
+                    cache = ms.mutable(tuple(cache))
             else:  # one token per call, written at position cur - 1
                 inputs = model.prepare_inputs_for_generation(
                     out[:, :cur],
@@ -250,10 +269,11 @@ def generate(
                     cache_position=cur - 1,
                     return_last_logit=True,
                     attention_mask=full_mask,
+                    valid_length=cur,
                 )
-            step_logits, cache = model(**inputs)
+                step_logits, cache = model(**inputs)
+                cache = ms.mutable(tuple(cache))
             step = step_logits.asnumpy()[:, -1]
-            cache = ms.mutable(tuple(cache))
         elif full_mask is not None:
             full = model(**model.prepare_inputs_for_generation(out, attention_mask=full_mask)).asnumpy()
             step = full[:, cur - 1]

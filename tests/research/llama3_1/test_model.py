@@ -154,6 +154,36 @@ def test_rope_scaling_changes_logits(mods, hf_factory):
     assert np.abs(logits(_ours(mods, hf_dir, ckpt, rope_scaling=None), ids) - ref).max() > 1e-3
 
 
+def test_llama3_smoothing_band_head_dim_64(mods, plugin, tmp_path):
+    """head_dim 64: three frequencies fall in llama3's smoothed band (wavelengths 16..64 for an original context of
+    64), so a model test sees the smoothing; dropping it (a planted bug) moves logits far past the tolerance."""
+    import mindspore as ms
+
+    from mf_ext.generation import logits
+
+    _set_mode(PYNATIVE)
+    hf_dir = make_hf_llama(
+        tmp_path / "hf", hidden_size=128, num_heads=2, num_kv_heads=1, rope_scaling=LLAMA31_ROPE_SCALING, seed=64
+    )
+    ckpt = tmp_path / "model.ckpt"
+    plugin.convert_pt_to_ms(str(hf_dir), str(ckpt), progress=False)
+    model = _ours(mods, hf_dir, ckpt)
+    assert model.config.head_dim == 64
+    inv_freq = model.model.rotary.inv_freq.asnumpy()[0]
+    plain = mods[1].rope_inv_freq(64, model.config.theta, None)
+    wavelen = 2 * np.pi / plain
+    medium = (wavelen >= 64 / 4.0) & (wavelen <= 64 / 1.0)
+    assert medium.sum() == 3
+    ids = _ids(1, 200, seed=64)
+    ref = _hf_logits(_hf(hf_dir), ids)
+    assert np.abs(logits(model, ids) - ref).max() <= 1e-4
+    # Planted bug: llama3 scaling without the smoothing (medium band left unscaled).
+    unsmoothed = np.where(wavelen > 64, plain / 8.0, plain).astype(np.float32)
+    assert not np.allclose(unsmoothed[medium], inv_freq[medium])
+    model.model.rotary.inv_freq = ms.Tensor(unsmoothed.reshape(1, -1))
+    assert np.abs(logits(model, ids) - ref).max() > 1e-3
+
+
 # --- KV cache and generation ---------------------------------------------------------------------------------
 
 
