@@ -1,4 +1,4 @@
-"""Rotary position embedding: inverse frequencies (default, linear, llama3, dynamic NTK, yarn), tables and application.
+"""Rotary position embedding: inverse frequencies (default, linear, smoothed, dynamic NTK, yarn), tables and application.
 
 ``rope_parameters`` mirrors HF transformers' ``ROPE_INIT_FUNCTIONS`` (transformers/modeling_rope_utils.py) step by
 step in float32, in HF's operation order, so the frequencies agree to about one ulp (torch's float32 ``pow`` is not
@@ -23,11 +23,13 @@ from mindspore import Tensor, nn, ops
 
 __all__ = ["ROPE_KINDS", "RopeConfig", "RotaryEmbedding", "apply_rotary", "rope_parameters"]
 
-ROPE_KINDS = ("default", "linear", "llama3", "dynamic", "yarn")
+# "smoothed": low frequencies divided by ``factor``, high ones kept, a smooth ramp between the two wavelength bands
+# (HF calls it after the family that introduced it; a family maps its HF name here with ``kind_aliases``).
+ROPE_KINDS = ("default", "linear", "smoothed", "dynamic", "yarn")
 _REQUIRED = {
     "default": (),
     "linear": ("factor",),
-    "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
+    "smoothed": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
     "dynamic": ("factor",),
     "yarn": ("factor",),
 }
@@ -78,11 +80,17 @@ class RopeConfig:
         max_position_embeddings: int = 2048,
         partial_rotary_factor: float = 1.0,
         style: str = "half",
+        kind_aliases: dict[str, str] | None = None,
     ) -> RopeConfig:
-        """From HF config fields; ``rope_scaling`` may spell the kind ``rope_type`` or ``type`` (MindFormers)."""
+        """From HF config fields; ``rope_scaling`` may spell the kind ``rope_type`` or ``type`` (MindFormers).
+
+        ``kind_aliases`` maps a family's HF ``rope_type`` names onto ``ROPE_KINDS`` (e.g. the name HF gives the
+        smoothed-band scaling).
+        """
         scaling = dict(rope_scaling or {})
         kind = scaling.pop("rope_type", None) or scaling.pop("type", None) or "default"
         scaling.pop("type", None)
+        kind = (kind_aliases or {}).get(kind, kind)
         return cls(
             dim=int(head_dim * partial_rotary_factor),
             theta=float(rope_theta),
@@ -120,7 +128,7 @@ def rope_parameters(rope: RopeConfig, seq_len: int | None = None) -> tuple[np.nd
         return _default_inv_freq(dim, theta), 1.0
     if rope.kind == "linear":
         return (_default_inv_freq(dim, theta) / f32(p["factor"])).astype(f32), 1.0
-    if rope.kind == "llama3":
+    if rope.kind == "smoothed":
         inv_freq = _default_inv_freq(dim, theta)
         factor = f32(p["factor"])
         low, high = f32(p["low_freq_factor"]), f32(p["high_freq_factor"])

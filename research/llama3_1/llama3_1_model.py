@@ -17,10 +17,13 @@ from .llama3_1_config import Llama3Config
 
 __all__ = ["Llama3ForCausalLM", "llama3_spec", "rope_inv_freq"]
 
+# HF's name for the smoothed-band rope scaling Llama 3.1 introduced
+ROPE_KIND_ALIASES = {"llama3": "smoothed"}
+
 
 def rope_inv_freq(head_dim: int, theta: float, rope_scaling: dict | None) -> np.ndarray:
     """Rotary inverse frequencies (float32, ``head_dim // 2``) for a ``Llama3Config.rope_scaling`` value."""
-    return rope_parameters(RopeConfig.from_hf(head_dim, theta, rope_scaling))[0]
+    return rope_parameters(RopeConfig.from_hf(head_dim, theta, rope_scaling, kind_aliases=ROPE_KIND_ALIASES))[0]
 
 
 def llama3_spec(config: Llama3Config) -> DecoderSpec:
@@ -34,7 +37,13 @@ def llama3_spec(config: Llama3Config) -> DecoderSpec:
         vocab_size=config.vocab_size,
         intermediate_size=config.ffn_hidden_size,
         qkv_concat=config.qkv_concat,
-        rope=RopeConfig.from_hf(config.head_dim, config.theta, config.rope_scaling, config.max_position_embedding),
+        rope=RopeConfig.from_hf(
+            config.head_dim,
+            config.theta,
+            config.rope_scaling,
+            config.max_position_embedding,
+            kind_aliases=ROPE_KIND_ALIASES,
+        ),
         norm_eps=config.rms_norm_eps,
         tie_word_embeddings=config.tie_word_embeddings,
         compute_dtype=config.compute_dtype,

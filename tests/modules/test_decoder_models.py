@@ -54,7 +54,13 @@ def _spec(hf, **overrides):
         "intermediate_size": c.intermediate_size,
         "norm_eps": c.rms_norm_eps,
         "tie_word_embeddings": c.tie_word_embeddings,
-        "rope": RopeConfig.from_hf(head_dim, c.rope_theta, getattr(c, "rope_scaling", None), c.max_position_embeddings),
+        "rope": RopeConfig.from_hf(
+            head_dim,
+            c.rope_theta,
+            getattr(c, "rope_scaling", None),
+            c.max_position_embeddings,
+            kind_aliases={"llama3": "smoothed"},
+        ),
     }
     kwargs.update(overrides)
     return DecoderSpec(**kwargs)

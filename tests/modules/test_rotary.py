@@ -65,7 +65,7 @@ def _hf_config(head_dim: int, scaling: dict | None, theta: float = 500000.0, par
 def _ours(head_dim, scaling, theta=500000.0, partial=1.0, max_pos=512, style="half"):
     from mf_ext.modules import RopeConfig
 
-    return RopeConfig.from_hf(head_dim, theta, scaling, max_pos, partial, style)
+    return RopeConfig.from_hf(head_dim, theta, scaling, max_pos, partial, style, kind_aliases={"llama3": "smoothed"})
 
 
 @pytest.mark.parametrize("head_dim", [64, 128])
@@ -126,12 +126,15 @@ def test_partial_rotary_factor_gives_fewer_frequencies():
 def test_rope_config_rejects_bad_values():
     from mf_ext.modules import RopeConfig
 
-    with pytest.raises(ValueError, match=r"rope_type 'llama3' needs keys \['high_freq_factor'"):
+    with pytest.raises(ValueError, match=r"rope_type 'smoothed' needs keys \['high_freq_factor'"):
         RopeConfig.from_hf(
             64,
             1e4,
             {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8},
+            kind_aliases={"llama3": "smoothed"},
         )
+    with pytest.raises(ValueError, match=r"'llama3' is not supported"):  # a family must map HF's name
+        RopeConfig.from_hf(64, 1e4, {"rope_type": "llama3", "factor": 8.0})
     with pytest.raises(ValueError, match=r"'longrope' is not supported"):
         RopeConfig.from_hf(64, 1e4, {"rope_type": "longrope", "factor": 2.0})
     with pytest.raises(ValueError, match=r"RopeConfig.dim: expected a positive even int, got 7"):
