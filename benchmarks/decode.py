@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's mf_ext, not whatever an installed copy points at
 
 
 def _make_hf(path: Path, args) -> Path:
