@@ -7,6 +7,16 @@ from mf_ext.family import Family, Reference
 
 from .hf_config import ARCH_KEYS
 
+# Mistral's instruct format, for tokenizers that carry no chat template of their own (mf-ext data)
+MISTRAL_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
 # pad_token_id set: the YAML's pad id must lie inside a tiny vocabulary
 _TINY = {
     "vocab_size": 256,
@@ -27,10 +37,12 @@ FAMILY = Family(
     classes={
         "config": "mistral_config.MistralConfig",
         "model": "mistral_model.MistralForCausalLM",
+        "tokenizer": "mistral_tokenizer.MistralTokenizerFast",
     },
     hf_config="hf_config",
     arch_keys=ARCH_KEYS,
     yamls={"predict": "predict.yaml", "finetune": "finetune.yaml"},
+    chat_template=MISTRAL_CHAT_TEMPLATE,
     lora_targets=".*wq|.*wk|.*wv|.*wo",
     reference=Reference(
         model="transformers:MistralForCausalLM",
