@@ -176,3 +176,17 @@ def test_bad_position_embedding_is_refused():
     hf = load_plugin(str(PLUGIN_DIR)).import_module("hf_config")
     with pytest.raises(ValueError, match="position_embedding 'nope'"):
         hf.position_embedding({"hidden_size": 64, "position_embedding": "nope"})
+
+
+@pytest.mark.parametrize("heads", [6, 8, 12, 40])
+def test_slopes_equal_bloom_and_the_shared_block(heads):
+    """Baichuan2-13B's slopes are BLOOM's (transformers' ``build_alibi_tensor``) and ``mf_ext.modules.alibi_slopes``;
+    only the slopes are shared with BLOOM, not the block, so BLOOM is no twin for the whole model."""
+    import torch
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    from mf_ext.modules import alibi_slopes
+
+    bloom = build_alibi_tensor(torch.ones(1, 2), heads, torch.float32)[:, 0, 1].numpy()  # slope * position 1
+    want = np.asarray(get_interleave(heads), dtype=np.float32)
+    assert np.allclose(bloom, want, rtol=1e-6, atol=0) and np.allclose(alibi_slopes(heads), want, rtol=1e-6, atol=0)

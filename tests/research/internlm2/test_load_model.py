@@ -1,6 +1,7 @@
 """``mf_ext.load_model(config=predict.yaml, register_path=research/internlm2, convert=HF_DIR)``: the shipped YAML with a
 Hub-layout folder -- converted through the plug-in, architecture from its config.json -- gives the reference's logits
-and greedy tokens."""
+and greedy tokens. Run with ``qkv_concat: True`` (the parity test covers the split layout): the fused projection
+is ``attention.w`` (MindFormers' InternLM2 name, InternLM2's ``wqkv`` rows unchanged)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ def test_load_model_with_convert_from_the_predict_yaml(tmp_path, monkeypatch):
     hf_dir = reference_checkpoint(family, ref, tmp_path / "hf")
     model = mf_ext.load_model(
         config=str(PLUGIN_DIR / "predict.yaml"), register_path=str(PLUGIN_DIR), convert=str(hf_dir), mode=1,
-        seq_length=64, use_past=True,
+        seq_length=64, use_past=True, qkv_concat=True,
     )  # fmt: skip
     assert (model.config.hidden_size, model.config.num_layers, model.config.vocab_size) == (64, 2, 256)
+    names = {p.name for p in model.get_parameters()}
+    assert "model.layers.0.attention.w.weight" in names and "model.layers.0.attention.wq.weight" not in names
     ids = prompt_ids(256, seed=1)
     diff = float(np.abs(mf_ext.logits(model, ids).astype(np.float64) - hf_logits(ref, ids)).max())
     assert diff <= 1e-4, diff
