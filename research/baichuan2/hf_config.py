@@ -2,7 +2,9 @@
 
 Pure functions on dicts. Baichuan2's ``config.json`` (``configuration_baichuan.py`` of baichuan-inc/Baichuan2-7B-Base
 and -13B-Base, remote code): ``architectures: [BaichuanForCausalLM]``, ``model_type: baichuan``, MHA
-(``num_attention_heads``, no key/value head count), ``max_position_embeddings`` (7B) or ``model_max_length`` (13B).
+(``num_attention_heads``, no key/value head count), ``max_position_embeddings`` (7B) or ``model_max_length`` (13B),
+``z_loss_weight`` (Baichuan2's; Baichuan (v1), whose head is a plain ``lm_head``, has none and is refused -- unless its
+vocabulary is Baichuan2's 125696, vLLM's test for a NormHead).
 Both sizes share that config; their modeling files differ in the position encoding -- 7B rotary (base 10000),
 13B ALiBi -- which config.json does not name. ``position_embedding`` (``"rope"`` / ``"alibi"``) says it when present
 (``to_hf_config`` writes it); otherwise ``hidden_size`` 5120 (the 13B models) means ALiBi, anything else rotary.
@@ -31,6 +33,7 @@ ARCH_KEYS = (
 )
 POSITION_EMBEDDINGS = ("rope", "alibi")
 ALIBI_HIDDEN_SIZE = 5120  # Baichuan-13B / Baichuan2-13B
+BAICHUAN2_VOCAB = 125696
 
 
 def position_embedding(hf: dict) -> str:
@@ -54,6 +57,11 @@ def to_model_config(hf: dict) -> dict[str, Any]:
         raise ValueError(f"config.json: missing required keys {missing}")
     if hf.get("hidden_act", "silu") != "silu":
         raise ValueError(f"config.json: hidden_act {hf['hidden_act']!r} is not supported (expected 'silu')")
+    if "z_loss_weight" not in hf and hf["vocab_size"] != BAICHUAN2_VOCAB:
+        raise ValueError(
+            f"config.json: not a Baichuan2 checkpoint (no z_loss_weight, vocab_size {hf['vocab_size']} != "
+            f"{BAICHUAN2_VOCAB}); Baichuan (v1) has a plain lm_head where this model has Baichuan2's NormHead"
+        )
     kv = hf.get("num_key_value_heads")
     if kv not in (None, hf["num_attention_heads"]):
         raise ValueError(f"config.json: num_key_value_heads {kv!r}: Baichuan2's W_pack is multi-head (no GQA)")

@@ -130,7 +130,7 @@ def test_13b_alibi_matches_baichuan_formulas(tmp_path, monkeypatch):
     src.mkdir()
     save_file(weights, str(src / "model.safetensors"), metadata={"format": "pt"})
     config = {"architectures": ["BaichuanForCausalLM"], "model_type": "baichuan", "hidden_act": "silu",
-              "position_embedding": "alibi", "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+              "position_embedding": "alibi", "z_loss_weight": 0, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
               "tie_word_embeddings": False, **CFG}  # fmt: skip
     (src / "config.json").write_text(json.dumps(config))
     plugin.convert_pt_to_ms(str(src), str(tmp_path / "model.ckpt"), progress=False)
@@ -190,3 +190,15 @@ def test_slopes_equal_bloom_and_the_shared_block(heads):
     bloom = build_alibi_tensor(torch.ones(1, 2), heads, torch.float32)[:, 0, 1].numpy()  # slope * position 1
     want = np.asarray(get_interleave(heads), dtype=np.float32)
     assert np.allclose(bloom, want, rtol=1e-6, atol=0) and np.allclose(alibi_slopes(heads), want, rtol=1e-6, atol=0)
+
+
+def test_baichuan_v1_config_is_refused():
+    from mf_ext.registry import load_plugin
+
+    hf = load_plugin(str(PLUGIN_DIR)).import_module("hf_config")
+    v1 = {"model_type": "baichuan", "hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads": 40,
+          "vocab_size": 64000}  # fmt: skip
+    with pytest.raises(ValueError, match="not a Baichuan2 checkpoint"):
+        hf.to_model_config(v1)
+    assert hf.to_model_config({**v1, "z_loss_weight": 0})["position_embedding"] == "alibi"
+    assert hf.to_model_config({**v1, "vocab_size": 125696})["num_heads"] == 40
