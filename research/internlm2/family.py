@@ -40,14 +40,15 @@ FAMILY = Family(
         model="transformers:LlamaForCausalLM",
         config="transformers:LlamaConfig",
         tiny={
-            # InternLM2 layout: GQA (4 query heads per key/value head), dynamic NTK active past 32 positions
+            # InternLM2 layout: GQA (4 query heads per key/value head); dynamic NTK rescales past 8 positions, so the
+            # 10-token prompt's logits already depend on it
             "internlm2_gqa_dynamic": {
                 **_TINY,
                 "num_attention_heads": 8,
                 "num_key_value_heads": 2,
-                "max_position_embeddings": 32,
-                "rope_theta": 1000000.0,
-                "rope_scaling": {"rope_type": "dynamic", "factor": 2.0},
+                "max_position_embeddings": 8,
+                "rope_theta": 10000.0,
+                "rope_scaling": {"rope_type": "dynamic", "factor": 8.0},
             },
             # InternLM layout (Llama names) with biases on q/k/v/o
             "internlm_bias": {**_TINY, "num_attention_heads": 4, "num_key_value_heads": 4, "attention_bias": True},
