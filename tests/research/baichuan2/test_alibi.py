@@ -149,9 +149,9 @@ def test_13b_alibi_matches_baichuan_formulas(tmp_path, monkeypatch):
     diff = float(np.abs(mf_ext.logits(model, ids).astype(np.float64) - want).max())
     assert diff <= 1e-4, f"max |delta logits| {diff:.3e}"
     assert len(set(want_tokens)) > 3, want_tokens  # a run that exercises the model, not one repeated token
-    for use_cache in (True, False):
-        out = np.asarray(mf_ext.generate(model, ids, GREEDY_TOKENS, do_sample=False, use_cache=use_cache))
-        assert [int(t) for t in out[0, PROMPT_LEN:]] == want_tokens, f"greedy (cache={use_cache})"
+    # with the KV cache (ALiBi distances from cache slots); the cache-free path is the logits check above
+    out = np.asarray(mf_ext.generate(model, ids, GREEDY_TOKENS, do_sample=False, use_cache=True))
+    assert [int(t) for t in out[0, PROMPT_LEN:]] == want_tokens
 
 
 @pytest.mark.parametrize(
