@@ -48,15 +48,9 @@ FAMILY = Family(
         model="transformers:MistralForCausalLM",
         config="transformers:MistralConfig",
         tiny={
-            # window 8 < prompt (10) + 32 generated tokens: the window decides the logits and every decode step
+            # window 8 < prompt (10) + 32 generated tokens: the window decides the logits and every decode step.
+            # One configuration (test time); tests/research/mistral checks MQA + tied head + explicit head_dim logits.
             "gqa_window8": {**_TINY, "num_key_value_heads": 2, "sliding_window": 8, "rope_theta": 1e6},
-            "mqa_tied_head_dim32": {
-                **_TINY,
-                "num_key_value_heads": 1,
-                "head_dim": 32,
-                "sliding_window": None,
-                "tie_word_embeddings": True,
-            },
         },
     ),
 )

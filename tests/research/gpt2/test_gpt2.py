@@ -186,11 +186,27 @@ def test_tokenizer_bad_input_names_the_file(plugin, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------ load_model
+# untied head, n_inner 96 (not 4 * n_embd), erf GELU, a shorter position table: the variants the parity
+# configuration leaves out; the Family keeps one tiny configuration to save test time
+VARIANT = {
+    "vocab_size": 256, "n_embd": 64, "n_layer": 2, "n_head": 4, "bos_token_id": 1, "eos_token_id": 2,
+    "pad_token_id": 0, "n_positions": 64, "n_inner": 96, "activation_function": "gelu", "tie_word_embeddings": False,
+}  # fmt: skip
+
+
 def test_load_model_converts_with_architecture_from_config_json(plugin, tmp_path, monkeypatch):
+    """``mf_ext.load_model(config=predict.yaml, register_path=..., convert=HF_DIR)``: the YAML's GPT2-small
+    architecture is replaced by config.json's, the model reproduces the reference's logits, and the checkpoint
+    converts back to the same bytes."""
+    import dataclasses
+
     import mf_ext
+    from tests.convert.convert_helpers import read_st_dir
 
     monkeypatch.chdir(tmp_path)
-    ref = reference_model(plugin.family, "untied_inner96_gelu")
+    family = plugin.family
+    family = dataclasses.replace(family, reference=dataclasses.replace(family.reference, tiny={"variant": VARIANT}))
+    ref = reference_model(family, "variant")
     ref.save_pretrained(tmp_path / "hf")
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["GPT2LMHeadModel"]
     model = mf_ext.load_model(
@@ -204,3 +220,6 @@ def test_load_model_converts_with_architecture_from_config_json(plugin, tmp_path
     )  # fmt: skip
     ids = prompt_ids(256, seed=1)
     assert np.abs(mf_ext.logits(model, ids) - hf_logits(ref, ids)).max() <= 1e-4
+    plugin.convert_pt_to_ms(tmp_path / "hf", tmp_path / "m.ckpt", progress=False)
+    plugin.convert_ms_to_pt(tmp_path / "m.ckpt", tmp_path / "back", progress=False)
+    assert read_st_dir(tmp_path / "back") == read_st_dir(tmp_path / "hf")

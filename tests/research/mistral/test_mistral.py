@@ -127,13 +127,28 @@ def test_tokenizer_bad_input_names_the_file(plugin, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------ load_model
+# MQA, tied head, explicit head_dim (q width 128 != hidden 64), a window wider than the prompt: the variants the
+# parity configuration (GQA, window 8) leaves out; the Family keeps one tiny configuration to save test time
+VARIANT = {
+    "vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "max_position_embeddings": 256, "pad_token_id": 0, "num_key_value_heads": 1, "head_dim": 32,
+    "sliding_window": 16, "tie_word_embeddings": True,
+}  # fmt: skip
+
+
 def test_load_model_converts_with_architecture_from_config_json(plugin, tmp_path, monkeypatch):
     """``mf_ext.load_model(config=predict.yaml, register_path=..., convert=HF_DIR)``: the YAML's 7B architecture
-    is replaced by the tiny one of config.json (window included), and the model reproduces the reference."""
+    is replaced by the tiny one of config.json (window and head_dim included), the model reproduces the reference's
+    logits, and the checkpoint converts back to the same bytes."""
+    import dataclasses
+
     import mf_ext
+    from tests.convert.convert_helpers import read_st_dir
 
     monkeypatch.chdir(tmp_path)
-    ref = reference_model(plugin.family, "gqa_window8")
+    family = plugin.family
+    family = dataclasses.replace(family, reference=dataclasses.replace(family.reference, tiny={"variant": VARIANT}))
+    ref = reference_model(family, "variant")
     ref.save_pretrained(tmp_path / "hf")
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["MistralForCausalLM"]
     model = mf_ext.load_model(
@@ -141,6 +156,12 @@ def test_load_model_converts_with_architecture_from_config_json(plugin, tmp_path
         mode=1, seq_length=64,
     )  # fmt: skip
     assert type(model).__name__ == "MistralForCausalLM"
-    assert (model.config.num_layers, model.config.hidden_size, model.config.sliding_window) == (2, 64, 8)
+    c = model.config
+    assert (c.num_layers, c.hidden_size, c.n_kv_heads, c.head_dim, c.sliding_window, c.tie_word_embeddings) == (
+        2, 64, 1, 32, 16, True,
+    )  # fmt: skip
     ids = prompt_ids(256, seed=1)
     assert np.abs(mf_ext.logits(model, ids) - hf_logits(ref, ids)).max() <= 1e-4
+    plugin.convert_pt_to_ms(tmp_path / "hf", tmp_path / "m.ckpt", progress=False)
+    plugin.convert_ms_to_pt(tmp_path / "m.ckpt", tmp_path / "back", progress=False)
+    assert read_st_dir(tmp_path / "back") == read_st_dir(tmp_path / "hf")
