@@ -6,6 +6,11 @@ transposed to MindSpore's ``(out, in)`` (:class:`Transpose`, its own inverse). `
 bias. LayerNorms are ``gamma``/``beta``; the learned position table is ``model.pos_embeddings``; the head is tied
 to ``wte`` (``tie_word_embeddings``, GPT2's default), an untied ``lm_head.weight`` is kept. The causal-mask buffers
 older checkpoints carry (``attn.bias``, ``attn.masked_bias``) are not weights and are dropped.
+
+Two HF spellings: ``SPEC`` reads GPT2LMHeadModel's names (``transformer.h.{L}...``, what ``save_pretrained``
+writes); ``SPEC_GPT2MODEL`` reads GPT2Model's bare names (``h.{L}...``, ``wte.weight``), the layout of the original
+OpenAI release files (openai-community/gpt2) and of MindFormers' GPT2 converter input. ``convert_weight.py`` picks
+one from the checkpoint's tensor names; ms->hf always writes GPT2LMHeadModel's.
 """
 
 from __future__ import annotations
@@ -14,37 +19,43 @@ from mf_ext.convert.spec import Drop, Rename, Spec, Transpose
 
 from .hf_config import to_hf_config as hf_config_from_ms
 
-H = "transformer.h.{L}."
 MS = "model.layers.{L}."
 T = Transpose()
 
-RULES = (
-    Rename("transformer.wte.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
-    Rename("transformer.wpe.weight", "model.pos_embeddings.embedding_weight", ("positions", "hidden")),
-    Rename("transformer.ln_f.weight", "model.norm_out.gamma", ("hidden",)),
-    Rename("transformer.ln_f.bias", "model.norm_out.beta", ("hidden",)),
-    Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
-    Drop(
-        "lm_head.weight",
-        "tied to transformer.wte.weight (tie_word_embeddings)",
-        when="tie_word_embeddings",
-        same_as="transformer.wte.weight",
-    ),
-    Drop(H + "attn.bias", "causal-mask buffer, not a weight"),
-    Drop(H + "attn.masked_bias", "mask fill-value buffer, not a weight"),
-    Rename(H + "ln_1.weight", MS + "attention_norm.gamma", ("hidden",)),
-    Rename(H + "ln_1.bias", MS + "attention_norm.beta", ("hidden",)),
-    Rename(H + "attn.c_attn.weight", MS + "attention.w_qkv.weight", ("hidden", "3*hidden"), op=T),
-    Rename(H + "attn.c_attn.bias", MS + "attention.w_qkv.bias", ("3*hidden",)),
-    Rename(H + "attn.c_proj.weight", MS + "attention.wo.weight", ("hidden", "hidden"), op=T),
-    Rename(H + "attn.c_proj.bias", MS + "attention.wo.bias", ("hidden",)),
-    Rename(H + "ln_2.weight", MS + "ffn_norm.gamma", ("hidden",)),
-    Rename(H + "ln_2.bias", MS + "ffn_norm.beta", ("hidden",)),
-    Rename(H + "mlp.c_fc.weight", MS + "feed_forward.c_fc.weight", ("hidden", "inter"), op=T),
-    Rename(H + "mlp.c_fc.bias", MS + "feed_forward.c_fc.bias", ("inter",)),
-    Rename(H + "mlp.c_proj.weight", MS + "feed_forward.c_proj.weight", ("inter", "hidden"), op=T),
-    Rename(H + "mlp.c_proj.bias", MS + "feed_forward.c_proj.bias", ("hidden",)),
-)
+
+def rules(prefix: str) -> tuple:
+    """The mapping for HF names under ``prefix`` (``"transformer."`` for GPT2LMHeadModel, ``""`` for GPT2Model)."""
+    h = prefix + "h.{L}."
+    return (
+        Rename(prefix + "wte.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
+        Rename(prefix + "wpe.weight", "model.pos_embeddings.embedding_weight", ("positions", "hidden")),
+        Rename(prefix + "ln_f.weight", "model.norm_out.gamma", ("hidden",)),
+        Rename(prefix + "ln_f.bias", "model.norm_out.beta", ("hidden",)),
+        Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden"), unless="tie_word_embeddings"),
+        Drop(
+            "lm_head.weight",
+            f"tied to {prefix}wte.weight (tie_word_embeddings)",
+            when="tie_word_embeddings",
+            same_as=prefix + "wte.weight",
+        ),
+        Drop(h + "attn.bias", "causal-mask buffer, not a weight"),
+        Drop(h + "attn.masked_bias", "mask fill-value buffer, not a weight"),
+        Rename(h + "ln_1.weight", MS + "attention_norm.gamma", ("hidden",)),
+        Rename(h + "ln_1.bias", MS + "attention_norm.beta", ("hidden",)),
+        Rename(h + "attn.c_attn.weight", MS + "attention.w_qkv.weight", ("hidden", "3*hidden"), op=T),
+        Rename(h + "attn.c_attn.bias", MS + "attention.w_qkv.bias", ("3*hidden",)),
+        Rename(h + "attn.c_proj.weight", MS + "attention.wo.weight", ("hidden", "hidden"), op=T),
+        Rename(h + "attn.c_proj.bias", MS + "attention.wo.bias", ("hidden",)),
+        Rename(h + "ln_2.weight", MS + "ffn_norm.gamma", ("hidden",)),
+        Rename(h + "ln_2.bias", MS + "ffn_norm.beta", ("hidden",)),
+        Rename(h + "mlp.c_fc.weight", MS + "feed_forward.c_fc.weight", ("hidden", "inter"), op=T),
+        Rename(h + "mlp.c_fc.bias", MS + "feed_forward.c_fc.bias", ("inter",)),
+        Rename(h + "mlp.c_proj.weight", MS + "feed_forward.c_proj.weight", ("inter", "hidden"), op=T),
+        Rename(h + "mlp.c_proj.bias", MS + "feed_forward.c_proj.bias", ("hidden",)),
+    )
+
+
+RULES = rules("transformer.")
 
 
 def dims(cfg: dict) -> dict[str, int]:
@@ -73,6 +84,14 @@ def generation_config(cfg: dict) -> dict:
 SPEC = Spec(
     name="gpt2",
     rules=RULES,
+    dims=dims,
+    flags=flags,
+    generation_config=generation_config,
+    hf_config_from_ms=hf_config_from_ms,
+)
+SPEC_GPT2MODEL = Spec(
+    name="gpt2",
+    rules=rules(""),
     dims=dims,
     flags=flags,
     generation_config=generation_config,

@@ -109,6 +109,29 @@ def test_ckpt_equals_mindformers_gpt2_converter_tensor_for_tensor(plugin, tmp_pa
     assert covered == sum(v.size for v in ours.values())  # every tensor of ours is one of theirs (w_qkv in thirds)
 
 
+def test_gpt2model_names_of_the_original_release_convert_to_the_same_checkpoint(plugin, tmp_path):
+    """openai-community/gpt2's files name tensors as GPT2Model does (``h.0.attn.c_attn.weight``, ``wte.weight``, no
+    ``lm_head``) and carry the causal-mask buffers ``h.{i}.attn.bias``: the same weights in that layout convert to
+    the same bytes as GPT2LMHeadModel's ``save_pretrained`` output."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    ref = reference_model(plugin.family, "tied_gelu_new")
+    ref.save_pretrained(tmp_path / "hf")
+    state = {k: v.contiguous() for k, v in ref.transformer.state_dict().items()}
+    n = ref.config.n_positions
+    for i in range(ref.config.n_layer):
+        state.setdefault(f"h.{i}.attn.bias", torch.tril(torch.ones(n, n, dtype=torch.uint8)).view(1, 1, n, n))
+    (tmp_path / "bare").mkdir()
+    save_file(state, str(tmp_path / "bare" / "model.safetensors"), metadata={"format": "pt"})
+    shutil.copy(tmp_path / "hf" / "config.json", tmp_path / "bare" / "config.json")
+    plugin.convert_pt_to_ms(str(tmp_path / "hf"), str(tmp_path / "a.ckpt"), progress=False)
+    plugin.convert_pt_to_ms(str(tmp_path / "bare"), str(tmp_path / "b.ckpt"), progress=False)
+    assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes()
+
+
 # ------------------------------------------------------------------------------------------------------ hf_config
 def test_hf_config_mapping_round_trip_and_refusals(plugin):
     from transformers import GPT2Config
