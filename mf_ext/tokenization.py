@@ -1,0 +1,413 @@
+"""Byte-level BPE tokenizers (vocab.json + merges.txt, or a ``tokenizers`` tokenizer.json), family-neutral.
+
+The scheme GPT-2 introduced and many families reuse: text is split by a pre-tokenization regex, each piece's UTF-8
+bytes are mapped to printable characters (:func:`bytes_to_unicode`), and BPE merges them by rank. A family supplies
+only what differs -- its regex, its Unicode normalisation, its special tokens and their defaults -- by subclassing::
+
+    class MyTokenizer(ByteLevelBPETokenizer):          # MindFormers slow tokenizer (pure Python + ``regex``)
+        pattern = r"..."                               # pre-tokenization regex
+        normalization = "NFC"                          # or None
+        special_tokens = ("<|endoftext|>", ...)        # ids follow the base vocabulary, in this order
+
+    class MyTokenizerFast(ByteLevelBPETokenizerFast):  # same tokens, backed by HF ``tokenizers``
+        pattern, normalization, special_tokens = MyTokenizer.pattern, ...
+
+Special-token ids: a ``tokenizer_config.json`` beside ``vocab_file`` (an HF checkpoint folder) that lists
+``added_tokens_decoder`` wins; otherwise the class's ``special_tokens`` take the ids after the base vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import regex
+from mindformers.models.tokenization_utils import AddedToken, PreTrainedTokenizer
+from mindformers.models.tokenization_utils_fast import PreTrainedTokenizerFast
+
+from mf_ext.errors import MfExtError
+
+__all__ = [
+    "ByteLevelBPE",
+    "ByteLevelBPETokenizer",
+    "ByteLevelBPETokenizerFast",
+    "TokenizerFileError",
+    "build_tokenizer_object",
+    "bytes_to_unicode",
+    "read_added_tokens",
+    "read_vocab_merges",
+]
+
+
+class TokenizerFileError(MfExtError, ValueError):
+    """A vocabulary/merges/tokenizer file that cannot be used (one line naming the file and what was expected)."""
+
+
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """Byte -> printable character: printable Latin-1 bytes map to themselves, the other 68 bytes (controls, space,
+    ...) to code points from U+0100 on, in byte order -- the alphabet of byte-level BPE vocabularies."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), ord("\xff") + 1)]
+    table = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def read_vocab_merges(vocab_file, merges_file) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """``vocab.json`` (token -> id) and ``merges.txt`` (one ``a b`` pair per line, rank = line order; an optional
+    ``#version`` first line)."""
+    try:
+        vocab = json.loads(Path(vocab_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TokenizerFileError(f"vocab_file {str(vocab_file)!r}: expected a JSON token -> id map ({exc})") from None
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        raise TokenizerFileError(f"vocab_file {str(vocab_file)!r}: expected a JSON object of token -> int id")
+    try:
+        lines = Path(merges_file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise TokenizerFileError(f"merges_file {str(merges_file)!r}: cannot be read ({exc})") from None
+    merges = []
+    for i, line in enumerate(lines):
+        line = line.strip()
+        if not line or (i == 0 and line.startswith("#version")):
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise TokenizerFileError(
+                f"merges_file {str(merges_file)!r} line {i + 1}: expected two tokens, got {line!r}"
+            )
+        merges.append((parts[0], parts[1]))
+    return vocab, merges
+
+
+def read_added_tokens(folder) -> dict[int, AddedToken]:
+    """``added_tokens_decoder`` of ``folder/tokenizer_config.json`` (an HF checkpoint folder), or ``{}``."""
+    path = Path(folder) / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("added_tokens_decoder") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TokenizerFileError(f"{str(path)!r}: expected a JSON object ({exc})") from None
+    out = {}
+    for tid, entry in entries.items():
+        if not str(tid).isdigit() or not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+            raise TokenizerFileError(f"{str(path)!r}: added_tokens_decoder[{tid!r}]: expected {{'content': str, ...}}")
+        out[int(tid)] = AddedToken(
+            entry["content"],
+            single_word=bool(entry.get("single_word", False)),
+            lstrip=bool(entry.get("lstrip", False)),
+            rstrip=bool(entry.get("rstrip", False)),
+            normalized=bool(entry.get("normalized", False)),
+            special=bool(entry.get("special", True)),
+        )
+    return out
+
+
+class ByteLevelBPE:
+    """Pure-Python byte-level BPE: ``tokenize(text) -> token strings`` (no special tokens, no normalisation)."""
+
+    def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], pattern: str):
+        self.vocab = vocab
+        self.ranks = {pair: i for i, pair in enumerate(merges)}
+        self.pattern = regex.compile(pattern)
+        self.byte_map = bytes_to_unicode()
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def merge(self, piece: str) -> tuple[str, ...]:
+        """BPE of one pre-tokenized piece (already byte-mapped): repeatedly merge the adjacent pair of lowest rank."""
+        cached = self._cache.get(piece)
+        if cached is not None:
+            return cached
+        parts = list(piece)
+        while len(parts) > 1:
+            best, best_rank = None, None
+            for i in range(len(parts) - 1):
+                rank = self.ranks.get((parts[i], parts[i + 1]))
+                if rank is not None and (best_rank is None or rank < best_rank):
+                    best, best_rank = (parts[i], parts[i + 1]), rank
+            if best is None:
+                break
+            merged, i = [], 0
+            while i < len(parts):
+                if i < len(parts) - 1 and (parts[i], parts[i + 1]) == best:
+                    merged.append(parts[i] + parts[i + 1])
+                    i += 2
+                else:
+                    merged.append(parts[i])
+                    i += 1
+            parts = merged
+        out = tuple(parts)
+        if len(self._cache) < 100_000:
+            self._cache[piece] = out
+        return out
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens: list[str] = []
+        for piece in self.pattern.findall(text):
+            mapped = "".join(self.byte_map[b] for b in piece.encode("utf-8"))
+            tokens.extend(self.merge(mapped))
+        return tokens
+
+
+def _token_bytes(token: str) -> bytes:
+    decode = _byte_decoder()
+    return bytes(decode[c] for c in token)
+
+
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    return {c: b for b, c in bytes_to_unicode().items()}
+
+
+def _special(token: str) -> AddedToken:
+    return AddedToken(token, lstrip=False, rstrip=False, single_word=False, normalized=False, special=True)
+
+
+def _as_added(value):
+    return _special(value) if isinstance(value, str) else value
+
+
+def _default_added(cls, vocab: dict[str, int], folder) -> dict[int, AddedToken]:
+    found = read_added_tokens(folder) if folder is not None else {}
+    if found:
+        return found
+    first = max(vocab.values(), default=-1) + 1
+    out, n = {}, 0
+    for token in cls.special_tokens:
+        if token in vocab:
+            out[vocab[token]] = _special(token)
+        else:
+            out[first + n] = _special(token)
+            n += 1
+    return out
+
+
+class ByteLevelBPETokenizer(PreTrainedTokenizer):
+    """MindFormers slow tokenizer for byte-level BPE (``vocab.json`` + ``merges.txt``); see the module docstring.
+
+    Args:
+        vocab_file / merges_file: the HF checkpoint's files.
+        errors: how invalid UTF-8 is decoded (``"replace"``, as HF).
+        unk_token / bos_token / eos_token / pad_token: special token strings (class defaults ``default_*``).
+        added_tokens_decoder: id -> token; default: ``tokenizer_config.json`` beside ``vocab_file``, else the
+            class's ``special_tokens`` after the base vocabulary.
+    """
+
+    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt"}
+    model_input_names = ["input_ids", "attention_mask"]
+    pattern: str = ""  # a subclass sets its pre-tokenization regex
+    normalization: str | None = None
+    special_tokens: tuple[str, ...] = ()
+    default_unk_token: str | None = None
+    default_bos_token: str | None = None
+    default_eos_token: str | None = None
+    default_pad_token: str | None = None
+    default_chat_template: str | None = None
+
+    def __init__(
+        self,
+        vocab_file,
+        merges_file,
+        errors: str = "replace",
+        unk_token=None,
+        bos_token=None,
+        eos_token=None,
+        pad_token=None,
+        clean_up_tokenization_spaces: bool = False,
+        split_special_tokens: bool = False,
+        **kwargs,
+    ):
+        if not self.pattern:
+            raise TokenizerFileError(f"{type(self).__name__}: the class sets no pre-tokenization pattern")
+        self.vocab_file, self.merges_file = str(vocab_file), str(merges_file)
+        vocab, merges = read_vocab_merges(vocab_file, merges_file)
+        self.bpe = ByteLevelBPE(vocab, merges, self.pattern)
+        self.encoder = vocab
+        self.decoder = {i: t for t, i in vocab.items()}
+        self.errors = errors
+        if not kwargs.get("added_tokens_decoder"):
+            kwargs["added_tokens_decoder"] = _default_added(type(self), vocab, Path(vocab_file).parent)
+        kwargs.setdefault("chat_template", self.default_chat_template)
+        kwargs.pop("add_prefix_space", None)  # byte-level BPE of this kind never adds one
+        super().__init__(
+            errors=errors,
+            unk_token=_as_added(unk_token if unk_token is not None else self.default_unk_token),
+            bos_token=_as_added(bos_token if bos_token is not None else self.default_bos_token),
+            eos_token=_as_added(eos_token if eos_token is not None else self.default_eos_token),
+            pad_token=_as_added(pad_token if pad_token is not None else self.default_pad_token),
+            clean_up_tokenization_spaces=clean_up_tokenization_spaces,
+            split_special_tokens=split_special_tokens,
+            **kwargs,
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base (BPE) vocabulary, without added tokens."""
+        return len(self.encoder)
+
+    def get_vocab(self) -> dict[str, int]:
+        return {**self.encoder, **self.added_tokens_encoder}
+
+    def prepare_for_tokenization(self, text, is_split_into_words=False, **kwargs):
+        if self.normalization:
+            text = unicodedata.normalize(self.normalization, text)
+        return text, kwargs
+
+    def _tokenize(self, text: str, **kwargs) -> list[str]:
+        return self.bpe.tokenize(text)
+
+    def _convert_token_to_id(self, token: str):
+        idx = self.encoder.get(token)
+        return idx if idx is not None else self.encoder.get(self.unk_token)
+
+    def _convert_id_to_token(self, index: int) -> str | None:
+        return self.decoder.get(index)
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return b"".join(_token_bytes(t) for t in tokens).decode("utf-8", errors=self.errors)
+
+    def _decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs) -> str:
+        # Bytes of consecutive BPE tokens are decoded together (a character split over two tokens comes back whole);
+        # added tokens are written as they are, with no spaces around them.
+        if isinstance(token_ids, int):
+            token_ids = [token_ids]
+        special = set(self.all_special_ids) if skip_special_tokens else set()
+        added = self.added_tokens_decoder
+        pieces, run = [], bytearray()
+        for idx in (int(i) for i in token_ids):
+            if idx in special:
+                continue
+            if idx in added:
+                pieces.append(run.decode("utf-8", errors=self.errors))
+                run = bytearray()
+                pieces.append(added[idx].content)
+                continue
+            token = self.decoder.get(idx)
+            if token is None:
+                raise IndexError(f"token id {idx!r} out of range: vocabulary has {len(self)} tokens")
+            run += _token_bytes(token)
+        pieces.append(run.decode("utf-8", errors=self.errors))
+        text = "".join(pieces)
+        cleanup = (
+            self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        )
+        return self.clean_up_tokenization(text) if cleanup else text
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, str]:
+        """Write ``vocab.json`` and ``merges.txt`` into ``save_directory``."""
+        if not os.path.isdir(save_directory):
+            raise NotADirectoryError(f"save_directory {save_directory!r} is not a directory")
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        vocab_path = os.path.join(save_directory, prefix + self.vocab_files_names["vocab_file"])
+        merges_path = os.path.join(save_directory, prefix + self.vocab_files_names["merges_file"])
+        with open(vocab_path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(self.encoder, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        merges = sorted(self.bpe.ranks.items(), key=lambda kv: kv[1])
+        with open(merges_path, "w", encoding="utf-8") as f:
+            f.write("#version: 0.2\n")
+            f.writelines(f"{a} {b}\n" for (a, b), _ in merges)
+        return vocab_path, merges_path
+
+
+def build_tokenizer_object(
+    vocab: dict[str, int],
+    merges: list[tuple[str, str]],
+    pattern: str,
+    normalization: str | None,
+    added: dict[int, AddedToken],
+):
+    """A ``tokenizers.Tokenizer`` equivalent to :class:`ByteLevelBPETokenizer` with the same files: BPE model, the
+    normalisation, the regex split followed by the byte mapping, byte-level decoding; ``added`` tokens at their ids
+    (they must follow the base vocabulary without gaps)."""
+    from tokenizers import AddedToken as TkAddedToken
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
+    if normalization:
+        tk.normalizer = getattr(normalizers, normalization)()
+    tk.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    for idx in sorted(added):
+        tok = added[idx]
+        if idx in vocab.values():
+            continue
+        if idx != tk.get_vocab_size(with_added_tokens=True):
+            raise TokenizerFileError(
+                f"added token {tok.content!r} has id {idx}: expected ids following the base vocabulary without gaps"
+            )
+        spec = TkAddedToken(
+            tok.content, single_word=tok.single_word, lstrip=tok.lstrip, rstrip=tok.rstrip,
+            normalized=tok.normalized, special=tok.special,
+        )  # fmt: skip
+        (tk.add_special_tokens if tok.special else tk.add_tokens)([spec])
+    return tk
+
+
+class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
+    """Fast (HF ``tokenizers``) twin of :class:`ByteLevelBPETokenizer`: reads a ``tokenizer.json``
+    (``tokenizer_file``), or builds the equivalent one from ``vocab_file`` + ``merges_file`` with the class's
+    ``pattern``, ``normalization`` and special tokens."""
+
+    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "attention_mask"]
+    slow_tokenizer_class = None
+    pattern: str = ByteLevelBPETokenizer.pattern
+    normalization: str | None = None
+    special_tokens: tuple[str, ...] = ()
+    default_unk_token: str | None = None
+    default_bos_token: str | None = None
+    default_eos_token: str | None = None
+    default_pad_token: str | None = None
+    default_chat_template: str | None = None
+
+    def __init__(
+        self,
+        vocab_file=None,
+        merges_file=None,
+        tokenizer_file=None,
+        unk_token=None,
+        bos_token=None,
+        eos_token=None,
+        pad_token=None,
+        clean_up_tokenization_spaces: bool = False,
+        **kwargs,
+    ):
+        if tokenizer_file is None and "tokenizer_object" not in kwargs:
+            if not vocab_file or not merges_file:
+                raise TokenizerFileError(
+                    f"{type(self).__name__}: expected tokenizer_file, or vocab_file and merges_file"
+                )
+            vocab, merges = read_vocab_merges(vocab_file, merges_file)
+            added = kwargs.pop("added_tokens_decoder", None) or _default_added(
+                type(self), vocab, Path(vocab_file).parent
+            )
+            kwargs["tokenizer_object"] = build_tokenizer_object(vocab, merges, self.pattern, self.normalization, added)
+        elif tokenizer_file is not None and not Path(tokenizer_file).is_file():
+            raise TokenizerFileError(f"tokenizer_file {str(tokenizer_file)!r} does not exist")
+        kwargs.setdefault("chat_template", self.default_chat_template)
+        kwargs.pop("add_prefix_space", None)
+        super().__init__(
+            vocab_file=vocab_file,
+            merges_file=merges_file,
+            tokenizer_file=tokenizer_file,
+            unk_token=_as_added(unk_token if unk_token is not None else self.default_unk_token),
+            bos_token=_as_added(bos_token if bos_token is not None else self.default_bos_token),
+            eos_token=_as_added(eos_token if eos_token is not None else self.default_eos_token),
+            pad_token=_as_added(pad_token if pad_token is not None else self.default_pad_token),
+            clean_up_tokenization_spaces=clean_up_tokenization_spaces,
+            **kwargs,
+        )
