@@ -87,19 +87,30 @@ def read_vocab_merges(vocab_file, merges_file) -> tuple[dict[str, int], list[tup
     return vocab, merges
 
 
-def read_added_tokens(folder) -> dict[int, AddedToken]:
-    """``added_tokens_decoder`` of ``folder/tokenizer_config.json`` (an HF checkpoint folder), or ``{}``."""
+def read_tokenizer_config(folder) -> dict:
+    """``folder/tokenizer_config.json`` (an HF checkpoint folder) as a dict, ``{}`` when there is none."""
     path = Path(folder) / "tokenizer_config.json"
     if not path.is_file():
         return {}
     try:
-        entries = json.loads(path.read_text(encoding="utf-8")).get("added_tokens_decoder") or {}
-    except (OSError, ValueError, AttributeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise TokenizerFileError(f"{str(path)!r}: expected a JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise TokenizerFileError(f"{str(path)!r}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_added_tokens(folder) -> dict[int, AddedToken]:
+    """``added_tokens_decoder`` of ``folder/tokenizer_config.json`` (an HF checkpoint folder), or ``{}``."""
+    entries = read_tokenizer_config(folder).get("added_tokens_decoder") or {}
     out = {}
     for tid, entry in entries.items():
         if not str(tid).isdigit() or not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
-            raise TokenizerFileError(f"{str(path)!r}: added_tokens_decoder[{tid!r}]: expected {{'content': str, ...}}")
+            raise TokenizerFileError(
+                f"{str(Path(folder) / 'tokenizer_config.json')!r}: added_tokens_decoder[{tid!r}]: "
+                "expected {'content': str, ...}"
+            )
         out[int(tid)] = AddedToken(
             entry["content"],
             single_word=bool(entry.get("single_word", False)),
@@ -171,22 +182,47 @@ def _special(token: str) -> AddedToken:
     return AddedToken(token, lstrip=False, rstrip=False, single_word=False, normalized=False, special=True)
 
 
-def _as_added(value):
-    return _special(value) if isinstance(value, str) else value
+_TOKEN_ATTRS = ("unk_token", "bos_token", "eos_token", "pad_token")
 
 
-def _default_added(cls, vocab: dict[str, int], folder) -> dict[int, AddedToken]:
-    found = read_added_tokens(folder) if folder is not None else {}
-    if found:
-        return found
-    first = max(vocab.values(), default=-1) + 1
-    out, n = {}, 0
-    for token in cls.special_tokens:
-        if token in vocab:
-            out[vocab[token]] = _special(token)
+def _content(value):
+    if isinstance(value, dict):  # {"content": "<|im_end|>", ...} in tokenizer_config.json
+        value = value.get("content")
+    return getattr(value, "content", value)
+
+
+def _settings(cls, vocab: dict[str, int], folder, given: dict) -> dict:
+    """Special tokens and added-token ids: given arguments, else the folder's tokenizer_config.json, else the
+    class's defaults (``special_tokens`` after the base vocabulary)."""
+    cfg = read_tokenizer_config(folder) if folder is not None else {}
+    added = given.get("added_tokens_decoder") or (read_added_tokens(folder) if cfg else {})
+    if not added:
+        first = max(vocab.values(), default=-1) + 1
+        added, n = {}, 0
+        for token in cls.special_tokens:
+            if token in vocab:
+                added[vocab[token]] = _special(token)
+            else:
+                added[first + n] = _special(token)
+                n += 1
+    out = {"added_tokens_decoder": added}
+    for attr in _TOKEN_ATTRS:
+        value = given.get(attr)
+        if value is None:
+            value = cfg[attr] if attr in cfg else getattr(cls, "default_" + attr)
+        value = _content(value)
+        out[attr] = _special(value) if isinstance(value, str) else None
+    extra = given.get("additional_special_tokens")
+    if extra is None:
+        if "additional_special_tokens" in cfg:
+            extra = [_content(t) for t in cfg["additional_special_tokens"] or []]
         else:
-            out[first + n] = _special(token)
-            n += 1
+            named = {_content(out[a]) for a in _TOKEN_ATTRS}
+            extra = [t for t in cls.special_tokens if t not in named]
+    out["additional_special_tokens"] = list(extra)
+    template = given.get("chat_template") or cfg.get("chat_template") or cls.default_chat_template
+    if template is not None:
+        out["chat_template"] = template
     return out
 
 
@@ -233,18 +269,15 @@ class ByteLevelBPETokenizer(PreTrainedTokenizer):
         self.encoder = vocab
         self.decoder = {i: t for t, i in vocab.items()}
         self.errors = errors
-        if not kwargs.get("added_tokens_decoder"):
-            kwargs["added_tokens_decoder"] = _default_added(type(self), vocab, Path(vocab_file).parent)
-        kwargs.setdefault("chat_template", self.default_chat_template)
+        given = dict(kwargs, unk_token=unk_token, bos_token=bos_token, eos_token=eos_token, pad_token=pad_token)
+        for key in ("added_tokens_decoder", "additional_special_tokens", "chat_template"):
+            kwargs.pop(key, None)
         kwargs.pop("add_prefix_space", None)  # byte-level BPE of this kind never adds one
         super().__init__(
             errors=errors,
-            unk_token=_as_added(unk_token if unk_token is not None else self.default_unk_token),
-            bos_token=_as_added(bos_token if bos_token is not None else self.default_bos_token),
-            eos_token=_as_added(eos_token if eos_token is not None else self.default_eos_token),
-            pad_token=_as_added(pad_token if pad_token is not None else self.default_pad_token),
             clean_up_tokenization_spaces=clean_up_tokenization_spaces,
             split_special_tokens=split_special_tokens,
+            **_settings(type(self), vocab, Path(vocab_file).parent, given),
             **kwargs,
         )
 
@@ -386,28 +419,29 @@ class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
         clean_up_tokenization_spaces: bool = False,
         **kwargs,
     ):
+        given = dict(kwargs, unk_token=unk_token, bos_token=bos_token, eos_token=eos_token, pad_token=pad_token)
+        for key in ("added_tokens_decoder", "additional_special_tokens", "chat_template", "add_prefix_space"):
+            kwargs.pop(key, None)
         if tokenizer_file is None and "tokenizer_object" not in kwargs:
             if not vocab_file or not merges_file:
                 raise TokenizerFileError(
                     f"{type(self).__name__}: expected tokenizer_file, or vocab_file and merges_file"
                 )
             vocab, merges = read_vocab_merges(vocab_file, merges_file)
-            added = kwargs.pop("added_tokens_decoder", None) or _default_added(
-                type(self), vocab, Path(vocab_file).parent
-            )
+            settings = _settings(type(self), vocab, Path(vocab_file).parent, given)
+            added = settings["added_tokens_decoder"]
             kwargs["tokenizer_object"] = build_tokenizer_object(vocab, merges, self.pattern, self.normalization, added)
-        elif tokenizer_file is not None and not Path(tokenizer_file).is_file():
-            raise TokenizerFileError(f"tokenizer_file {str(tokenizer_file)!r} does not exist")
-        kwargs.setdefault("chat_template", self.default_chat_template)
-        kwargs.pop("add_prefix_space", None)
+        else:
+            if tokenizer_file is not None and not Path(tokenizer_file).is_file():
+                raise TokenizerFileError(f"tokenizer_file {str(tokenizer_file)!r} does not exist")
+            folder = Path(tokenizer_file).parent if tokenizer_file is not None else None
+            settings = _settings(type(self), {}, folder, given)
+            settings["added_tokens_decoder"] = given.get("added_tokens_decoder") or {}
         super().__init__(
             vocab_file=vocab_file,
             merges_file=merges_file,
             tokenizer_file=tokenizer_file,
-            unk_token=_as_added(unk_token if unk_token is not None else self.default_unk_token),
-            bos_token=_as_added(bos_token if bos_token is not None else self.default_bos_token),
-            eos_token=_as_added(eos_token if eos_token is not None else self.default_eos_token),
-            pad_token=_as_added(pad_token if pad_token is not None else self.default_pad_token),
             clean_up_tokenization_spaces=clean_up_tokenization_spaces,
+            **settings,
             **kwargs,
         )
