@@ -9,22 +9,17 @@ and non-special) with their ids.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from tests.research.qwen2.qwen_files import CORPUS, NON_SPECIAL, SPECIALS, write_bpe_files, write_tokenizer_config
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN = REPO / "research" / "qwen2"
 
 TEXTS = [
-    "Hello world! The light is burning.",
-    "I'LL go, you'd better not; they've said it's FINE. Don't.",
-    "在海边的一个小岛上，有一座白色的灯塔。灯塔里住着一位老守塔人。",
-    "日本語のテキストと한국어 텍스트, Ελληνικά, русский текст, العربية",
-    "def f(x):\n\treturn x ** 2  # square\n\n\nclass A:\n    pass\r\n",
-    "emoji 🌊🗼🤖 family 👨‍👩‍👧‍👦 skin 👍🏽",
-    "numbers 1 12 123 1234 12345 3.14159 -42 1e-5 2026-11-22",
+    *CORPUS[:7],
     "spaces   between  words    and trailing   ",
     "   leading spaces\n\n\n\nnewlines\t\ttabs \u00a0nbsp\u3000ideographic",
     "NFC: cafe\u0301 vs caf\u00e9, A\u030a, \u1100\u1161",
@@ -37,61 +32,18 @@ TEXTS = [
     "\n",
 ]
 
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>"]
-NON_SPECIAL = ["<tool_call>", "</tool_call>"]
-
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """``bare/`` holds vocab.json + merges.txt only; ``full/`` adds a Qwen2.5-style tokenizer_config.json."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
     root = tmp_path_factory.mktemp("qwen_tok")
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tk.decoder = decoders.ByteLevel()
-    corpus = [t for t in TEXTS if "<|" not in t] * 3 + ["the quick brown fox jumps over the lazy dog " * 4]
-    tk.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(vocab_size=600, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False),
-    )
-    bare = root / "bare"
-    bare.mkdir()
-    tk.model.save(str(bare))
+    base = write_bpe_files(root / "bare")
     full = root / "full"
     full.mkdir()
     for name in ("vocab.json", "merges.txt"):
-        (full / name).write_bytes((bare / name).read_bytes())
-    n = tk.get_vocab_size()
-    entry = {"lstrip": False, "rstrip": False, "single_word": False, "normalized": False}
-    added = {str(n + i): {**entry, "content": t, "special": True} for i, t in enumerate(SPECIALS)}
-    added.update(
-        {str(n + len(SPECIALS) + i): {**entry, "content": t, "special": False} for i, t in enumerate(NON_SPECIAL)}
-    )
-    (full / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "Qwen2Tokenizer",
-                "added_tokens_decoder": added,
-                "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
-                "eos_token": "<|im_end|>",
-                "pad_token": "<|endoftext|>",
-                "unk_token": None,
-                "bos_token": None,
-                "errors": "replace",
-                "clean_up_tokenization_spaces": False,
-                "split_special_tokens": False,
-                "model_max_length": 131072,
-            }
-        )
-    )
-    return {"bare": bare, "full": full, "base": n}
+        (full / name).write_bytes((root / "bare" / name).read_bytes())
+    write_tokenizer_config(full, base)
+    return {"bare": root / "bare", "full": full, "base": base}
 
 
 def _hf(folder: Path, fast: bool, bare: bool):
