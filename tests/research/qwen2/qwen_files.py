@@ -25,8 +25,9 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>
 NON_SPECIAL = ["<tool_call>", "</tool_call>"]
 
 
-def write_bpe_files(folder: Path, vocab_size: int = 600) -> int:
-    """``vocab.json`` + ``merges.txt`` into ``folder``; returns the base vocabulary size."""
+def write_bpe_files(folder: Path, vocab_size: int = 600, corpus: list[str] | None = None) -> int:
+    """``vocab.json`` + ``merges.txt`` trained on ``corpus`` (default ``CORPUS``) into ``folder``; returns the base
+    vocabulary size."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -41,7 +42,7 @@ def write_bpe_files(folder: Path, vocab_size: int = 600) -> int:
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    tk.train_from_iterator(CORPUS * 3, trainer)
+    tk.train_from_iterator((corpus or CORPUS) * 3, trainer)
     folder.mkdir(parents=True, exist_ok=True)
     tk.model.save(str(folder))
     return tk.get_vocab_size()
@@ -68,17 +69,24 @@ def write_tokenizer_config(folder: Path, base: int, eos: str = "<|im_end|>") -> 
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
-def make_hf_qwen(folder: Path, model: str = "qwen2", seed: int = 0, **overrides) -> Path:
+def make_hf_qwen(
+    folder: Path,
+    model: str = "qwen2",
+    seed: int = 0,
+    corpus: list[str] | None = None,
+    tokenizer_vocab: int = 300,
+    **overrides,
+) -> Path:
     """A tiny random HF ``Qwen2ForCausalLM`` / ``Qwen3ForCausalLM`` with tokenizer files beside it (1-D parameters
     perturbed so biases and norms matter); the token ids of the config name the tokenizer's special tokens."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     folder = Path(folder)
-    base = write_bpe_files(folder, vocab_size=300)
+    base = write_bpe_files(folder, vocab_size=tokenizer_vocab, corpus=corpus)
     write_tokenizer_config(folder, base)
     kwargs = {
-        "vocab_size": 320,
+        "vocab_size": tokenizer_vocab + 20,
         "hidden_size": 64,
         "intermediate_size": 96,
         "num_hidden_layers": 3,
