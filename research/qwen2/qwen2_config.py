@@ -12,7 +12,9 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
-from . import hf_config as _hf
+# "from .hf_config import" (not "from . import hf_config"): MindFormers' auto_register copies the relative imports it
+# finds in that form beside this file (run_mindformer.py --register_path)
+from .hf_config import ARCH_KEYS, normalize_rope_scaling, to_hf_config, to_model_config
 
 __all__ = ["Qwen2Config"]
 
@@ -31,8 +33,7 @@ class Qwen2Config(PretrainedConfig):
     """
 
     model_type = "qwen2_ext"  # not "qwen2": MindFormers maps that to its mcore config
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
-    hf_mapping = _hf
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class Qwen2Config(PretrainedConfig):
         self.pad_token_id = pad_token_id
         self.ignore_token_id = ignore_token_id
         self.theta = float(theta)
-        self.rope_scaling = _hf.normalize_rope_scaling(rope_scaling, f"{name}.rope_scaling")
+        self.rope_scaling = normalize_rope_scaling(rope_scaling, f"{name}.rope_scaling")
         self.qkv_has_bias = True
         for key, value in (
             ("compute_dtype", compute_dtype),
@@ -157,7 +158,7 @@ class Qwen2Config(PretrainedConfig):
     def from_hf_config(cls, hf_config: dict, **overrides: Any) -> Qwen2Config:
         """A config from a HuggingFace ``config.json`` dict; ``overrides`` win over mapped values (``ValueError``
         naming the HF key for what this model does not compute; the mapping is ``hf_config.to_model_config``)."""
-        kwargs = cls.hf_mapping.to_model_config(hf_config)
+        kwargs = to_model_config(hf_config)
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -166,4 +167,4 @@ class Qwen2Config(PretrainedConfig):
         dtype_name = {convert_mstype(n): n for n in _DTYPE_NAMES}[self.param_init_type]
         mc = {key: getattr(self, key) for key in self.HF_ARCHITECTURE_KEYS}
         mc["init_method_std"] = self.init_method_std
-        return {**self.hf_mapping.to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}
+        return {**to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}
