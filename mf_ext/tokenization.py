@@ -63,6 +63,11 @@ def bytes_to_unicode() -> dict[int, str]:
 def read_vocab_merges(vocab_file, merges_file) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """``vocab.json`` (token -> id) and ``merges.txt`` (one ``a b`` pair per line, rank = line order; an optional
     ``#version`` first line)."""
+    for key, path, name in (("vocab_file", vocab_file, "vocab.json"), ("merges_file", merges_file, "merges.txt")):
+        if not path:
+            raise TokenizerFileError(f"{key}: not set (expected the path of the model's {name})")
+        if not Path(path).is_file():
+            raise TokenizerFileError(f"{key} {str(path)!r}: no such file (expected the model's {name})")
     try:
         vocab = json.loads(Path(vocab_file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -139,6 +139,10 @@ def test_bad_files_fail_with_one_line(tmp_path, files):
     (tmp_path / "merges.txt").write_text("#version: 0.2\na b c\n")
     with pytest.raises(MfExtError, match=r"merges_file .* line 2: expected two tokens"):
         Qwen2Tokenizer(str(files["bare"] / "vocab.json"), str(tmp_path / "merges.txt"))
+    with pytest.raises(MfExtError, match=r"^vocab_file: not set \(expected the path of the model's vocab.json\)$"):
+        Qwen2Tokenizer("", str(files["bare"] / "merges.txt"))
+    with pytest.raises(MfExtError, match=r"merges_file '.*missing.txt': no such file"):
+        Qwen2Tokenizer(str(files["bare"] / "vocab.json"), str(tmp_path / "missing.txt"))
     (tmp_path / "vocab.json").write_text("[1, 2]")
     with pytest.raises(MfExtError, match=r"vocab_file .*expected a JSON object"):
         Qwen2Tokenizer(str(tmp_path / "vocab.json"), str(files["bare"] / "merges.txt"))
