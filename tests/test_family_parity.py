@@ -33,6 +33,8 @@ def test_every_builtin_family_declares_an_independent_reference(plugin):
     assert not ref.model.startswith(("mf_ext", "mindformers")), "the reference must be independent of our code"
     if ref.to_format is not None:
         assert callable(fam.reference_to_format())
+    if ref.prepare is not None:
+        assert callable(fam.reference_prepare())
     has_model = fam.class_ref("model") is not None
     assert has_model != (fam.name in CONVERSION_ONLY), (
         f"family {fam.name!r}: {'remove it from' if has_model else 'a family without a model class must be in'} "
