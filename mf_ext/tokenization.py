@@ -450,3 +450,10 @@ class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
             **settings,
             **kwargs,
         )
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
+        """Write the BPE model's ``vocab.json`` and ``merges.txt`` into ``save_directory`` (``tokenizer.json`` is
+        written by ``save_pretrained`` itself)."""
+        if not os.path.isdir(save_directory):
+            raise NotADirectoryError(f"save_directory {save_directory!r} is not a directory")
+        return tuple(self._tokenizer.model.save(save_directory, filename_prefix))

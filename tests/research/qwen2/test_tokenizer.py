@@ -146,3 +146,17 @@ def test_bad_files_fail_with_one_line(tmp_path, files):
     (tmp_path / "vocab.json").write_text("[1, 2]")
     with pytest.raises(MfExtError, match=r"vocab_file .*expected a JSON object"):
         Qwen2Tokenizer(str(tmp_path / "vocab.json"), str(files["bare"] / "merges.txt"))
+
+
+@pytest.mark.parametrize("kind", ["slow", "fast"])
+def test_save_pretrained_reloads_in_ours_and_in_hf(files, tmp_path, kind):
+    from transformers import AutoTokenizer
+
+    ours = _ours(files["full"], kind)
+    out = tmp_path / "saved"
+    ours.save_pretrained(str(out), save_json=True)  # HF layout (MindFormers' default writes a MindFormers YAML)
+    again = type(ours).from_pretrained(str(out))
+    theirs = AutoTokenizer.from_pretrained(str(out))
+    assert again.eos_token == theirs.eos_token == "<|im_end|>" and len(again) == len(ours) == len(theirs)
+    _check_same(again, theirs)
+    _check_same(ours, theirs)
