@@ -1,9 +1,11 @@
 """Qwen2 weight mapping: HF names <-> MindFormers llama-style names, as data.
 
 Qwen2 is a Llama-architecture decoder with q/k/v biases (no o_proj bias) and, in its small sizes, tied
-embeddings. MindFormers' research Qwen2 runs on the Llama cells, so the MindSpore names are Llama's:
-``attention.wq/wk/wv`` (+ ``.bias``), ``feed_forward.w1/w2/w3``; with ``qkv_concat`` the weights *and* biases
-are packed per KV group into ``attention.w_qkv``, the layout the fused projection is split with.
+embeddings. MindFormers' own qwen2_5 YAMLs run it on its Llama cells, so the MindSpore names are Llama's --
+``attention.wq/wk/wv`` (+ ``.bias``), ``feed_forward.w1/w2/w3`` -- and one checkpoint loads into this folder's
+``Qwen2ForCausalLM`` and MindFormers' ``LlamaForCausalLM`` (``qkv_has_bias: True``) alike; it equals MindFormers'
+research/qwen2_5 converter's output (tests/convert/test_mindformers_qwen2_converter.py). With ``qkv_concat`` the
+weights *and* biases are packed per KV group into ``attention.w_qkv``, the layout the fused projection is split with.
 """
 
 from __future__ import annotations
