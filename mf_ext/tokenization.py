@@ -1,4 +1,5 @@
-"""Byte-level BPE tokenizers (vocab.json + merges.txt, or a ``tokenizers`` tokenizer.json), family-neutral.
+"""Byte-level BPE tokenizers (vocab.json + merges.txt, or a ``tokenizers`` tokenizer.json) and a sentencepiece
+tokenizer (``tokenizer.model``), family-neutral.
 
 The scheme GPT-2 introduced and many families reuse: text is split by a pre-tokenization regex, each piece's UTF-8
 bytes are mapped to printable characters (:func:`bytes_to_unicode`), and BPE merges them by rank. A family supplies
@@ -14,12 +15,16 @@ only what differs -- its regex, its Unicode normalisation, its special tokens an
 
 Special-token ids: a ``tokenizer_config.json`` beside ``vocab_file`` (an HF checkpoint folder) that lists
 ``added_tokens_decoder`` wins; otherwise the class's ``special_tokens`` take the ids after the base vocabulary.
+
+Sentencepiece checkpoints (Llama-1/2 style ``tokenizer.model``): subclass :class:`SentencePieceTokenizer` and set its
+defaults (``default_pad_token``, ``default_add_bos_token``, ``default_add_eos_token``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +39,7 @@ __all__ = [
     "ByteLevelBPE",
     "ByteLevelBPETokenizer",
     "ByteLevelBPETokenizerFast",
+    "SentencePieceTokenizer",
     "TokenizerFileError",
     "build_tokenizer_object",
     "bytes_to_unicode",
@@ -457,3 +463,126 @@ class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
         if not os.path.isdir(save_directory):
             raise NotADirectoryError(f"save_directory {save_directory!r} is not a directory")
         return tuple(self._tokenizer.model.save(save_directory, filename_prefix))
+
+
+def _load_sentencepiece(owner: str, vocab_file, sp_model_kwargs: dict):
+    import sentencepiece as spm
+
+    if not vocab_file or not os.path.isfile(vocab_file):
+        raise TokenizerFileError(f"{owner}: vocab_file {vocab_file!r} is not a file (expected the "
+                                 "checkpoint's sentencepiece tokenizer.model)")  # fmt: skip
+    sp = spm.SentencePieceProcessor(**sp_model_kwargs)
+    try:
+        sp.Load(str(vocab_file))
+    except (OSError, RuntimeError) as exc:
+        raise TokenizerFileError(f"{owner}: {vocab_file!r} is not a sentencepiece model ({exc})") from None
+    return sp
+
+
+class SentencePieceTokenizer(PreTrainedTokenizer):
+    """A checkpoint's sentencepiece ``tokenizer.model``, wrapped (HF ``LlamaTokenizer(legacy=True)`` behaviour).
+
+    Text is encoded by sentencepiece as is (the model's ``add_dummy_prefix`` decides the leading "▁"); ``bos`` is
+    prepended with ``add_bos_token`` and ``eos`` appended with ``add_eos_token``; special tokens are matched whole.
+    A family subclasses it and sets the ``default_*`` class attributes its checkpoints use.
+    """
+
+    vocab_files_names = {"vocab_file": "tokenizer.model"}
+    model_input_names = ["input_ids", "attention_mask"]
+    FILE_LIST = ["tokenizer_config.json"]
+    default_pad_token: str | None = "</s>"
+    default_add_bos_token: bool = True
+    default_add_eos_token: bool = False
+
+    def __init__(
+        self,
+        vocab_file: str,
+        unk_token: str = "<unk>",
+        bos_token: str = "<s>",
+        eos_token: str = "</s>",
+        pad_token: str | None = None,
+        sp_model_kwargs: dict | None = None,
+        add_bos_token: bool | None = None,
+        add_eos_token: bool | None = None,
+        clean_up_tokenization_spaces: bool = False,
+        **kwargs,
+    ):
+        cls = type(self)
+        self.sp_model_kwargs = dict(sp_model_kwargs or {})
+        self.vocab_file = vocab_file
+        self.add_bos_token = cls.default_add_bos_token if add_bos_token is None else add_bos_token
+        self.add_eos_token = cls.default_add_eos_token if add_eos_token is None else add_eos_token
+        self.sp_model = _load_sentencepiece(cls.__name__, vocab_file, self.sp_model_kwargs)
+        pad_token = cls.default_pad_token if pad_token is None else pad_token
+        specials = {"unk_token": unk_token, "bos_token": bos_token, "eos_token": eos_token, "pad_token": pad_token}
+        specials = {
+            k: AddedToken(v, lstrip=False, rstrip=False) if isinstance(v, str) else v for k, v in specials.items()
+        }
+        super().__init__(**specials, clean_up_tokenization_spaces=clean_up_tokenization_spaces, **kwargs)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["sp_model"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__ = state
+        self.sp_model = _load_sentencepiece(type(self).__name__, self.vocab_file, self.sp_model_kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp_model.get_piece_size()
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab = {self.sp_model.id_to_piece(i): i for i in range(self.vocab_size)}
+        vocab.update(self.added_tokens_encoder)
+        return vocab
+
+    def _tokenize(self, text: str, **kwargs) -> list[str]:
+        return self.sp_model.encode(text, out_type=str)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self.sp_model.piece_to_id(token)
+
+    def _convert_id_to_token(self, index: int) -> str:
+        return self.sp_model.id_to_piece(index)
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """Pieces -> text: runs of ordinary pieces through sentencepiece, special tokens verbatim."""
+        out, run = [], []
+        specials = set(self.all_special_tokens)
+        for token in tokens:
+            if token in specials:
+                out.append(self.sp_model.decode(run))
+                out.append(token)
+                run = []
+            else:
+                run.append(token)
+        out.append(self.sp_model.decode(run))
+        return "".join(out)
+
+    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
+        bos = [self.bos_token_id] if self.add_bos_token else []
+        eos = [self.eos_token_id] if self.add_eos_token else []
+        out = bos + token_ids_0 + eos
+        if token_ids_1 is not None:
+            out = out + bos + token_ids_1 + eos
+        return out
+
+    def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has_special_tokens=False):
+        if already_has_special_tokens:
+            return super().get_special_tokens_mask(token_ids_0, token_ids_1, already_has_special_tokens=True)
+        bos = [1] if self.add_bos_token else []
+        eos = [1] if self.add_eos_token else []
+        out = bos + [0] * len(token_ids_0) + eos
+        if token_ids_1 is not None:
+            out = out + bos + [0] * len(token_ids_1) + eos
+        return out
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        if not os.path.isdir(save_directory):
+            raise TokenizerFileError(f"{type(self).__name__}.save_vocabulary: {save_directory!r} is not a directory")
+        out = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + "tokenizer.model")
+        if os.path.abspath(self.vocab_file) != os.path.abspath(out):
+            shutil.copyfile(self.vocab_file, out)
+        return (out,)
