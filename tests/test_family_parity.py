@@ -17,7 +17,7 @@ from tests.family_parity import case_id, check_parity, import_object, reference_
 PLUGINS = builtin_plugins()
 # Families that convert but have no MindSpore model class yet (nothing to run parity on). The coverage test fails
 # when one of them gains a model class, so this list cannot go stale.
-CONVERSION_ONLY = {"qwen2"}  # issue 10 adds its model
+CONVERSION_ONLY: set[str] = set()
 RUNNABLE = [p for p in PLUGINS if p.family.class_ref("model") is not None]
 CASES = reference_cases(RUNNABLE)
 

@@ -11,6 +11,7 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 
 from . import hf_config as _hf
+from .hf_config import ARCH_KEYS  # this form also makes MindFormers' auto_register copy hf_config.py beside it
 
 __all__ = ["Baichuan2Config"]
 
@@ -27,7 +28,7 @@ class Baichuan2Config(PretrainedConfig):
     """
 
     model_type = "baichuan2"
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
