@@ -1,98 +1,68 @@
-"""GPT2 byte-level BPE tokenizer for MindFormers, backed by HF ``tokenizers``.
+"""GPT2 byte-level BPE tokenizers for MindFormers, on ``mf_ext.tokenization``'s generic byte-level BPE.
 
-Reads a ``tokenizer.json``, or GPT2's original pair ``vocab.json`` + ``merges.txt`` (built into the same byte-level
-BPE pipeline HF's ``GPT2TokenizerFast`` builds: ByteLevel pre-tokenizer without a prefix space, BPE, ByteLevel
-decoder). No special tokens are added around the text (GPT2's convention). Registrable through YAML::
+Reads GPT2's ``vocab.json`` + ``merges.txt`` (``merges.txt`` found beside ``vocab.json`` when not given) or a
+``tokenizer.json`` (also when named as ``vocab_file``: MindFormers' ``build_tokenizer`` requires that key).
+What is GPT2's lives here: its pre-tokenization regex, no normalisation, ``<|endoftext|>`` as unk/bos/eos (id 50256
+in the real vocabulary, where it is a vocabulary entry) and no special tokens added around the text. Registrable
+through YAML::
 
     processor:
       tokenizer:
-        type: GPT2BPETokenizerFast
+        type: GPT2BPETokenizerFast                      # or GPT2BPETokenizer (pure Python)
         auto_register: gpt2_tokenizer.GPT2BPETokenizerFast
-        vocab_file: /path/to/gpt2/tokenizer.json      # or vocab.json, with merges.txt beside it
+        vocab_file: /path/to/gpt2/tokenizer.json        # or vocab.json, with merges.txt beside it
+
+Both agree id for id with HF's ``GPT2TokenizerFast`` on the same files (tests/research/gpt2/test_gpt2.py).
 """
 
 from __future__ import annotations
 
 import os
 
-from mindformers.models.tokenization_utils_fast import PreTrainedTokenizerFast
+from mf_ext.tokenization import ByteLevelBPETokenizer, ByteLevelBPETokenizerFast, TokenizerFileError
 
-__all__ = ["GPT2BPETokenizerFast", "byte_level_bpe"]
+__all__ = ["GPT2_PATTERN", "GPT2BPETokenizer", "GPT2BPETokenizerFast"]
 
-
-def byte_level_bpe(vocab_file: str, merges_file: str):
-    """A ``tokenizers.Tokenizer`` for GPT2's ``vocab.json`` + ``merges.txt``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-
-    tok = Tokenizer(models.BPE.from_file(vocab_file, merges_file))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    return tok
+# contractions, letter / digit / punctuation runs with one optional leading space, whitespace (a trailing space
+# stays with the next word because of `\s+(?!\S)`)
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-def _load(vocab_file: str | None, merges_file: str | None, tokenizer_file: str | None):
-    from tokenizers import Tokenizer
-
+def _files(vocab_file, merges_file, tokenizer_file) -> tuple:
+    """``(vocab_file, merges_file, tokenizer_file)`` with a ``tokenizer.json`` given as ``vocab_file`` moved to
+    ``tokenizer_file`` and ``merges.txt`` looked up beside ``vocab.json``."""
     if tokenizer_file is None and vocab_file is not None and os.fspath(vocab_file).endswith("tokenizer.json"):
-        tokenizer_file, vocab_file = os.fspath(vocab_file), None
-    if tokenizer_file is not None:
-        if not os.path.isfile(tokenizer_file):
-            raise FileNotFoundError(f"GPT2BPETokenizerFast: {tokenizer_file!r} not found: expected a tokenizer.json")
-        try:
-            return Tokenizer.from_file(tokenizer_file)
-        except Exception as e:  # tokenizers raises a bare Exception on bad JSON
-            raise ValueError(f"GPT2BPETokenizerFast: {tokenizer_file!r} is not a valid tokenizer.json ({e})") from None
-    if vocab_file is None:
-        raise ValueError("GPT2BPETokenizerFast: vocab_file: expected tokenizer.json or vocab.json (+ merges.txt)")
-    vocab_file = os.fspath(vocab_file)
-    merges_file = merges_file or os.path.join(os.path.dirname(vocab_file), "merges.txt")
-    for path, what in ((vocab_file, "vocab.json"), (merges_file, "merges.txt")):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"GPT2BPETokenizerFast: {path!r} not found: expected GPT2's {what}")
-    try:
-        return byte_level_bpe(vocab_file, merges_file)
-    except Exception as e:
-        raise ValueError(
-            f"GPT2BPETokenizerFast: {vocab_file!r} / {merges_file!r}: not a GPT2 BPE vocabulary ({e})"
-        ) from None
+        return None, None, os.fspath(vocab_file)
+    if tokenizer_file is None and vocab_file is not None and merges_file is None:
+        merges_file = os.path.join(os.path.dirname(os.fspath(vocab_file)), "merges.txt")
+        if not os.path.isfile(merges_file):
+            raise TokenizerFileError(f"GPT2 tokenizer: {merges_file!r} not found: expected GPT2's merges.txt")
+    return vocab_file, merges_file, tokenizer_file
 
 
-class GPT2BPETokenizerFast(PreTrainedTokenizerFast):
-    """GPT2 tokenizer (byte-level BPE); ``<|endoftext|>`` is bos, eos and unk."""
+class _GPT2Defaults:
+    pattern = GPT2_PATTERN
+    normalization = None
+    special_tokens = ("<|endoftext|>",)
+    default_unk_token = "<|endoftext|>"
+    default_bos_token = "<|endoftext|>"
+    default_eos_token = "<|endoftext|>"
 
-    vocab_files_names = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
-    model_input_names = ["input_ids", "attention_mask"]
 
-    def __init__(
-        self,
-        vocab_file: str | None = None,
-        merges_file: str | None = None,
-        tokenizer_file: str | None = None,
-        unk_token: str = "<|endoftext|>",
-        bos_token: str = "<|endoftext|>",
-        eos_token: str = "<|endoftext|>",
-        pad_token: str | None = None,
-        clean_up_tokenization_spaces: bool = False,
-        **kwargs,
-    ):
-        kwargs["tokenizer_object"] = _load(vocab_file, merges_file, tokenizer_file)
-        self.vocab_file = vocab_file
-        self.merges_file = merges_file
-        super().__init__(
-            tokenizer_file=None,
-            unk_token=unk_token,
-            bos_token=bos_token,
-            eos_token=eos_token,
-            pad_token=pad_token,
-            clean_up_tokenization_spaces=clean_up_tokenization_spaces,
-            **kwargs,
-        )
+class GPT2BPETokenizer(_GPT2Defaults, ByteLevelBPETokenizer):
+    """GPT2 tokenizer (pure Python): ``GPT2BPETokenizer(vocab_file, merges_file=None)``."""
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
-        """Write ``tokenizer.json`` into ``save_directory``."""
-        if not os.path.isdir(save_directory):
-            raise NotADirectoryError(f"save_directory {save_directory!r} is not a directory")
-        path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + "tokenizer.json")
-        self._tokenizer.save(path)
-        return (path,)
+    def __init__(self, vocab_file, merges_file=None, **kwargs):
+        vocab_file, merges_file, _ = _files(vocab_file, merges_file, None)
+        super().__init__(vocab_file, merges_file, **kwargs)
+
+
+class GPT2BPETokenizerFast(_GPT2Defaults, ByteLevelBPETokenizerFast):
+    """GPT2 tokenizer backed by HF ``tokenizers``: ``tokenizer_file`` (tokenizer.json), or ``vocab_file`` (+
+    ``merges_file``, default: beside it)."""
+
+    slow_tokenizer_class = GPT2BPETokenizer
+
+    def __init__(self, vocab_file=None, merges_file=None, tokenizer_file=None, **kwargs):
+        vocab_file, merges_file, tokenizer_file = _files(vocab_file, merges_file, tokenizer_file)
+        super().__init__(vocab_file=vocab_file, merges_file=merges_file, tokenizer_file=tokenizer_file, **kwargs)

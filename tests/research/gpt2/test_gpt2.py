@@ -185,27 +185,27 @@ def bpe_files(tmp_path_factory):
 def test_tokenizer_matches_hf_gpt2_tokenizer_fast(plugin, bpe_files):
     from transformers import GPT2TokenizerFast
 
-    cls = plugin.import_module("gpt2_tokenizer").GPT2BPETokenizerFast
+    mod = plugin.import_module("gpt2_tokenizer")
     hf = GPT2TokenizerFast(vocab_file=str(bpe_files / "vocab.json"), merges_file=str(bpe_files / "merges.txt"))
-    from_pair = cls(vocab_file=str(bpe_files / "vocab.json"))  # merges.txt found beside it
-    from_json = cls(vocab_file=str(bpe_files / "hf" / "tokenizer.json"))
+    from_pair = mod.GPT2BPETokenizerFast(vocab_file=str(bpe_files / "vocab.json"))  # merges.txt found beside it
+    from_json = mod.GPT2BPETokenizerFast(vocab_file=str(bpe_files / "hf" / "tokenizer.json"))
+    slow = mod.GPT2BPETokenizer(vocab_file=str(bpe_files / "vocab.json"))
     eot = hf.convert_tokens_to_ids("<|endoftext|>")
-    assert from_pair.eos_token_id == from_json.eos_token_id == eot
+    assert from_pair.eos_token_id == from_json.eos_token_id == slow.eos_token_id == eot
     for text in TEXTS:
         want = hf(text)["input_ids"]
-        assert from_pair(text)["input_ids"] == want == from_json(text)["input_ids"], text
-        assert from_pair.decode(want) == hf.decode(want) == text
+        assert from_pair(text)["input_ids"] == want == from_json(text)["input_ids"] == slow(text)["input_ids"], text
+        assert from_pair.decode(want) == hf.decode(want) == slow.decode(want) == text
     assert eot in from_pair("it's <|endoftext|> done")["input_ids"]  # the special token stays one token
 
 
 def test_tokenizer_bad_input_names_the_file(plugin, tmp_path):
     cls = plugin.import_module("gpt2_tokenizer").GPT2BPETokenizerFast
     (tmp_path / "vocab.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="merges.txt"):
+    with pytest.raises(ValueError, match="merges.txt' not found: expected GPT2's merges.txt"):
         cls(vocab_file=str(tmp_path / "vocab.json"))
-    (tmp_path / "tokenizer.json").write_text("{not json")
-    with pytest.raises(ValueError, match="is not a valid tokenizer.json"):
-        cls(vocab_file=str(tmp_path / "tokenizer.json"))
+    with pytest.raises(ValueError, match="tokenizer.json' does not exist"):
+        cls(vocab_file=str(tmp_path / "x" / "tokenizer.json"))
 
 
 # ------------------------------------------------------------------------------------------------------ load_model
