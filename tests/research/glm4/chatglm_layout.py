@@ -87,3 +87,27 @@ def to_chatglm(state: dict[str, np.ndarray], hf: dict) -> tuple[dict[str, np.nda
         "pad_token_id": hf.get("pad_token_id"),
     }
     return out, config
+
+
+def chatglm_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of a ChatGLM checkpoint (``ChatGLMForConditionalGeneration.state_dict()``) for a ChatGLM
+    ``config.json`` dict, per the layout above (``inv_freq`` included)."""
+    hidden, heads, groups = cfg["hidden_size"], cfg["num_attention_heads"], cfg["multi_query_group_num"]
+    hn, ffn, vocab = cfg["kv_channels"], cfg["ffn_hidden_size"], cfg["padded_vocab_size"]
+    out = {
+        "transformer.embedding.word_embeddings.weight": (vocab, hidden),
+        "transformer.rotary_pos_emb.inv_freq": (hn // 4,),
+        "transformer.encoder.final_layernorm.weight": (hidden,),
+        "transformer.output_layer.weight": (vocab, hidden),
+    }
+    for i in range(cfg["num_layers"]):
+        t = f"transformer.encoder.layers.{i}."
+        out[t + "input_layernorm.weight"] = (hidden,)
+        out[t + "post_attention_layernorm.weight"] = (hidden,)
+        out[t + "self_attention.query_key_value.weight"] = (heads * hn + 2 * groups * hn, hidden)
+        if cfg.get("add_qkv_bias", True):
+            out[t + "self_attention.query_key_value.bias"] = (heads * hn + 2 * groups * hn,)
+        out[t + "self_attention.dense.weight"] = (hidden, heads * hn)
+        out[t + "mlp.dense_h_to_4h.weight"] = (2 * ffn, hidden)
+        out[t + "mlp.dense_4h_to_h.weight"] = (hidden, ffn)
+    return out
