@@ -37,6 +37,8 @@ FAMILY = Family(
     classes={
         "config": "glm4_config.Glm4Config",
         "model": "glm4_model.Glm4ForCausalLM",
+        "tokenizer": "glm4_tokenizer.Glm4Tokenizer",
+        "tokenizer_fast": "glm4_tokenizer.Glm4TokenizerFast",
     },
     hf_config="hf_config",
     arch_keys=ARCH_KEYS,
