@@ -80,3 +80,27 @@ def test_chatglm_variants_the_model_does_not_compute_are_refused(tmp_path, plugi
             hf_config={**cfg, "apply_residual_connection_post_layernorm": True},
             progress=False,
         )
+
+
+def test_cli_finds_the_family_from_either_config(tmp_path, twins):
+    from mf_ext.convert.cli import main
+
+    _, hf_dir, chatglm_dir = twins
+    for name, src in (("hf", hf_dir), ("chatglm", chatglm_dir)):
+        assert main(["hf_to_ms", "--input_path", str(src), "--output_path", str(tmp_path / f"{name}.ckpt")]) == 0
+    assert main(["ms_to_hf", "--input_path", str(tmp_path / "chatglm.ckpt"), "--output_path", str(tmp_path / "b")]) == 0
+    assert (
+        main(
+            [
+                "hf_to_ms",
+                "--model",
+                "glm-n",
+                "--input_path",
+                str(chatglm_dir),
+                "--output_path",
+                str(tmp_path / "n.ckpt"),
+            ]
+        )
+        == 0
+    )
+    assert read_st_dir(tmp_path / "b") == read_st_dir(hf_dir)
