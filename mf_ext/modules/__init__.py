@@ -1,9 +1,9 @@
 """Shared model building blocks (MindSpore cells with CPU kernels; Ascend runs them too).
 
 A family's model file composes these (torchtune's ``modules/`` + per-family builders): it maps its config to a
-``DecoderSpec`` and subclasses ``CausalLM``. Layers: ``Linear``, ``Embedding``, ``RMSNorm``, ``LayerNorm``;
-rotary: ``RopeConfig``, ``rope_parameters``, ``RotaryEmbedding``, ``apply_rotary``; attention: ``Attention``,
-``attention_bias``, ``alibi_slopes``, ``cache_slots``, ``write_cache``; MLPs: ``SwiGLU``, ``GeluMLP``; stack:
+``DecoderSpec`` and subclasses ``CausalLM``. Layers: ``Linear``, ``RowNormLinear``, ``Embedding``, ``RMSNorm``,
+``LayerNorm``; rotary: ``RopeConfig``, ``rope_parameters``, ``RotaryEmbedding``, ``apply_rotary``; attention:
+``Attention``, ``attention_bias``, ``alibi_slopes``, ``cache_slots``, ``write_cache``; MLPs: ``SwiGLU``, ``GeluMLP``; stack:
 ``DecoderSpec``, ``DecoderLayer``, ``Decoder``; model: ``CausalLM``.
 
 Importing this package imports MindSpore (and ``CausalLM`` MindFormers, on first use).
@@ -23,7 +23,7 @@ from .decoder import (
     make_norm,
     structure_key,
 )
-from .layers import Embedding, LayerNorm, Linear, RMSNorm
+from .layers import Embedding, LayerNorm, Linear, RMSNorm, RowNormLinear
 from .mlp import GeluMLP, SwiGLU, activation, gelu_new
 from .rotary import ROPE_KINDS, RopeConfig, RotaryEmbedding, apply_rotary, rope_parameters
 
@@ -40,6 +40,7 @@ __all__ = [
     "Linear",
     "RMSNorm",
     "RopeConfig",
+    "RowNormLinear",
     "RotaryEmbedding",
     "SwiGLU",
     "activation",
