@@ -27,6 +27,8 @@ import tiktoken
 from mindformers.models.tokenization_utils import AddedToken, PreTrainedTokenizer
 from mindformers.models.tokenization_utils_fast import PreTrainedTokenizerFast
 
+from mf_ext.tokenization import bytes_to_unicode
+
 __all__ = ["GLM4_PAT_STR", "GLM4_SPECIAL_TOKENS", "Glm4Tokenizer", "Glm4TokenizerFast", "load_ranks"]
 
 # contractions, letter runs with one optional leading non-letter, digit groups of 1-3, punctuation runs (with
@@ -54,20 +56,7 @@ GLM4_SPECIAL_TOKENS = (
 PREFIX = ("[gMASK]", "<sop>")
 
 
-def _byte_table() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (the byte-level token spelling of ``tokenizer.json``)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    chars, n = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + n)
-            n += 1
-    return chars
-
-
-_BYTE_TO_CHAR = _byte_table()
+_BYTE_TO_CHAR = bytes_to_unicode()  # the byte-level token spelling of tokenizer.json
 _CHAR_TO_BYTE = {c: b for b, c in _BYTE_TO_CHAR.items()}
 
 
