@@ -1,0 +1,16 @@
+"""Qwen2-MoE tokenizer: the HF ``tokenizers`` ``tokenizer.json`` of the checkpoint, through MindFormers'
+``PreTrainedTokenizerFast`` (``tokenizer_file`` names it; MindFormers' registry is keyed by class name, hence a
+class of this family)."""
+
+from __future__ import annotations
+
+from mindformers.models.tokenization_utils_fast import PreTrainedTokenizerFast
+
+__all__ = ["Qwen2MoeTokenizerFast"]
+
+
+class Qwen2MoeTokenizerFast(PreTrainedTokenizerFast):
+    """``tokenizer.json`` (HF ``tokenizers``) tokenizer; special tokens as the YAML or ``tokenizer_config`` say."""
+
+    vocab_files_names = {"tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "attention_mask"]
