@@ -36,15 +36,14 @@ FAMILY = Family(
         model="transformers:MixtralForCausalLM",
         config="transformers:MixtralConfig",
         tiny={
-            # 4 experts, top-2 (Mixtral's routing), GQA
-            "gqa_top2": {**_TINY, "num_key_value_heads": 2, "num_local_experts": 4, "num_experts_per_tok": 2},
-            # 8 experts, top-1, MQA, tied embeddings, a window that covers the context
-            "mqa_top1_tied": {
+            # one case (test time): 4 experts, top-2 renormalised (Mixtral's routing), GQA, a sliding window that
+            # covers the context (the windowed mask path). Tied embeddings and other top-k: the qwen*_moe cases and
+            # tests/modules/test_moe_block.py.
+            "gqa_top2_window": {
                 **_TINY,
-                "num_key_value_heads": 1,
-                "num_local_experts": 8,
-                "num_experts_per_tok": 1,
-                "tie_word_embeddings": True,
+                "num_key_value_heads": 2,
+                "num_local_experts": 4,
+                "num_experts_per_tok": 2,
                 "sliding_window": 256,
             },
         },

@@ -41,22 +41,15 @@ FAMILY = Family(
         model="transformers:Qwen2MoeForCausalLM",
         config="transformers:Qwen2MoeConfig",
         tiny={
-            # layer 0 dense (decoder_sparse_step 2), layer 1 MoE + shared expert: 4 experts, top-2 renormalised
-            "sparse_step2_norm": {
+            # one case (test time): layer 0 MoE with 4 experts, top-2 renormalised, and the shared expert with its
+            # sigmoid gate; layer 1 dense (mlp_only_layers); q/k/v biases. qwen3_moe's case covers
+            # decoder_sparse_step, tied embeddings and unnormalised top-k.
+            "mlp_only_norm_shared": {
                 **_TINY,
                 "num_experts": 4,
                 "num_experts_per_tok": 2,
                 "norm_topk_prob": True,
-                "decoder_sparse_step": 2,
-            },
-            # layer 0 MoE + shared expert, layer 1 dense (mlp_only_layers): 8 experts, top-3 not renormalised; tied
-            "mlp_only_unnormed_tied": {
-                **_TINY,
-                "num_experts": 8,
-                "num_experts_per_tok": 3,
-                "norm_topk_prob": False,
                 "mlp_only_layers": [1],
-                "tie_word_embeddings": True,
             },
         },
     ),

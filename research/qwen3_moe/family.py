@@ -41,21 +41,15 @@ FAMILY = Family(
         model="transformers:Qwen3MoeForCausalLM",
         config="transformers:Qwen3MoeConfig",
         tiny={
-            # layer 0 dense (decoder_sparse_step 2), layer 1 MoE: 4 experts, top-2 renormalised
-            "sparse_step2_norm": {
-                **_TINY,
-                "num_experts": 4,
-                "num_experts_per_tok": 2,
-                "norm_topk_prob": True,
-                "decoder_sparse_step": 2,
-            },
-            # layer 0 MoE, layer 1 dense (mlp_only_layers): 8 experts, top-3 not renormalised; tied; biases
-            "mlp_only_unnormed_bias": {
+            # one case (test time): layer 0 dense (decoder_sparse_step 2), layer 1 MoE with 8 experts, top-3 not
+            # renormalised; q/k norm, q/k/v/o biases, tied embeddings. qwen2_moe's case covers mlp_only_layers and
+            # norm_topk_prob, the unit test (tests/modules/test_moe_block.py) both routings.
+            "sparse_step2_unnormed_tied_bias": {
                 **_TINY,
                 "num_experts": 8,
                 "num_experts_per_tok": 3,
                 "norm_topk_prob": False,
-                "mlp_only_layers": [1],
+                "decoder_sparse_step": 2,
                 "tie_word_embeddings": True,
                 "attention_bias": True,
             },
