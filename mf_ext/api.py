@@ -437,6 +437,7 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         check_hf_dir(hf_dir)
         plugin = converter_plugin(entries, register_path, hf_dir, (cfg.model.get("arch") or {}).get("type"))
         apply_hf_architecture(cfg, entries, hf_dir)
+        _reapply_model_overrides(cfg, overrides)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
         who = "model.model_config.qkv_concat in the YAML"
         converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv, who=who)
@@ -450,7 +451,16 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         beside = find_source_config(checkpoint)
         if beside is not None:
             apply_hf_architecture(cfg, entries, beside, who="load_checkpoint")
+            _reapply_model_overrides(cfg, overrides)
     return cfg, entries, checkpoint
+
+
+def _reapply_model_overrides(cfg, overrides) -> None:
+    """What the caller set explicitly under ``model.model_config`` wins over what ``config.json`` decided."""
+    from mf_ext.config import apply_overrides, parse_overrides
+
+    explicit = {k: v for k, v in parse_overrides(overrides).items() if k.startswith("model.model_config.")}
+    apply_overrides(cfg, explicit)
 
 
 def load_model(

@@ -57,6 +57,10 @@ class Reference:
     layout: ``to_format(state_dict: dict[str, np.ndarray], hf_config: dict) -> (state_dict, config_json)``. It must
     be written from the remote code's documented layout (cite it in its docstring), never from our own spec.
     ``format`` is the spec format that checkpoint is read with (``"hf"`` unless the family declares another).
+    ``prepare`` names a function of the folder, ``prepare(model) -> None``, applied to the native twin (the torch
+    model, in place, after its random initialisation) when the remote-code model computes something the twin can
+    only hold in its weights -- e.g. Baichuan2's NormHead (rows of ``lm_head`` L2-normalised in the forward pass):
+    the twin gets normalised rows. Cite the source as for ``to_format``.
     """
 
     model: str
@@ -65,6 +69,7 @@ class Reference:
     to_format: str | None = None
     format: str = "hf"
     atol: float = 1e-4
+    prepare: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,12 @@ class Family:
         if self.reference is None or self.reference.to_format is None:
             return None
         return self._attr(self.reference.to_format, "reference.to_format")
+
+    def reference_prepare(self) -> Callable | None:
+        """The ``reference.prepare`` function of the folder (applied to the native twin), or None."""
+        if self.reference is None or self.reference.prepare is None:
+            return None
+        return self._attr(self.reference.prepare, "reference.prepare")
 
     def load_presets(self) -> dict:
         """Migration presets (name -> preset), or {}."""

@@ -787,6 +787,8 @@ def resolve_class(reference: str, plugins: list[Plugin], key: str) -> tuple[type
     obj = getattr(mod, cls_name, None)
     if not isinstance(obj, type):
         classes = [n for n, v in vars(mod).items() if isinstance(v, type) and not n.startswith("_")]
+        # suggest the classes the file defines (not the base classes it imports), when it defines any
+        classes = [n for n in classes if getattr(mod, n).__module__ == mod.__name__] or classes
         what = "has no class" if obj is None else "has no class (it is not a class:"
         tail = ")" if obj is not None else ""
         raise RegistryError(

@@ -54,6 +54,9 @@ def reference_model(family, tiny: str, seed: int = 0):
         for p in model.parameters():
             if p.ndim == 1:  # norms (init 1) and biases (init 0): perturbed, so a lost or swapped one shows
                 p.add_(torch.randn_like(p) * 0.1)
+        prepare = family.reference_prepare()
+        if prepare is not None:  # what the remote-code model computes and the twin holds in its weights
+            prepare(model)
     return model
 
 

@@ -159,11 +159,16 @@ def test_ctrl_c_during_convert_exits_130_and_leaves_no_cache_folder(tmp_path):
 def test_cpu_op_missing_names_model_class_and_op(tmp_path):
     plugin = plugin_copy(tmp_path)
     model_py = plugin / "llama3_1_model.py"
-    src = model_py.read_text()
-    old = "        h = h * ops.rsqrt(ops.mean(ops.square(h), -1, True) + self.eps)\n"
-    assert old in src
-    # MindFormers' internlm2/telechat2 layers call the fused RmsNorm kernel, which MindSpore has only on Ascend.
-    model_py.write_text(src.replace(old, "        h = ops.rms_norm(h, ops.ones_like(self.weight), self.eps)[0]\n"))
+    # MindFormers' internlm2/telechat2 layers call the fused RmsNorm kernel, which MindSpore has only on Ascend:
+    # the copied model's norms do the same.
+    fused = (
+        "\n\nimport mindspore.ops as _ops\n"
+        "from mf_ext.modules import layers as _layers\n\n\n"
+        "def _fused_rms_norm(self, x):\n"
+        "    return _ops.rms_norm(x, self.weight, self.eps)[0]\n\n\n"
+        "_layers.RMSNorm.construct = _fused_rms_norm\n"
+    )
+    model_py.write_text(model_py.read_text() + fused)
     res = launch(
         ["--config", str(DEMO_YAML), "--register_path", str(plugin), "--predict_data", "x", "--max_new_tokens", "2"]
         + ["--output_dir", str(tmp_path / "out")],

@@ -17,7 +17,7 @@ from tests.family_parity import case_id, check_parity, import_object, reference_
 PLUGINS = builtin_plugins()
 # Families that convert but have no MindSpore model class yet (nothing to run parity on). The coverage test fails
 # when one of them gains a model class, so this list cannot go stale.
-CONVERSION_ONLY = {"qwen2"}  # issue 10 adds its model
+CONVERSION_ONLY: set[str] = set()
 RUNNABLE = [p for p in PLUGINS if p.family.class_ref("model") is not None]
 CASES = reference_cases(RUNNABLE)
 
@@ -33,6 +33,8 @@ def test_every_builtin_family_declares_an_independent_reference(plugin):
     assert not ref.model.startswith(("mf_ext", "mindformers")), "the reference must be independent of our code"
     if ref.to_format is not None:
         assert callable(fam.reference_to_format())
+    if ref.prepare is not None:
+        assert callable(fam.reference_prepare())
     has_model = fam.class_ref("model") is not None
     assert has_model != (fam.name in CONVERSION_ONLY), (
         f"family {fam.name!r}: {'remove it from' if has_model else 'a family without a model class must be in'} "

@@ -104,9 +104,16 @@ def test_migrate_writes_the_new_family_classes_never_another_family(plugin, fold
     capsys.readouterr()
     assert validate_main(["--config", str(out), "--register_path", str(folder), "--hf_config", str(cfg)]) == 0
     # without --register_path the family is found by config.json's architectures among built-in/installed ones:
-    # this folder is neither, so the error names what is known
-    assert migrate_main(["--hf_config", str(cfg), "--output", str(tmp_path / "x.yaml")]) == 2
-    assert "no family reads architectures ['MistralForCausalLM']" in capsys.readouterr().err
+    # this folder is neither, so the built-in research/mistral answers (never this folder's classes) ...
+    assert migrate_main(["--hf_config", str(cfg), "--output", str(tmp_path / "x.yaml"), "-q"]) == 0
+    builtin = yaml.safe_load((tmp_path / "x.yaml").read_text())
+    assert builtin["model"]["model_config"]["auto_register"] == "mistral_config.MistralConfig"
+    # ... and an architecture no family reads gets an error naming what is known
+    cfg.write_text(json.dumps({**ref.config.to_dict(), "architectures": ["NoSuchForCausalLM"]}))
+    capsys.readouterr()
+    assert migrate_main(["--hf_config", str(cfg), "--output", str(tmp_path / "y.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "no family reads architectures ['NoSuchForCausalLM']" in err and "MistralForCausalLM" in err
 
 
 def test_internlm2_style_folder_passes_parity(tmp_path, monkeypatch):

@@ -110,14 +110,14 @@ def run(args) -> int:
         ref = hf(torch.tensor(ids)).logits.float().numpy()
         hf_tokens = None
         if args.steps:
-            hf_tokens = hf.generate(
-                torch.tensor(ids),
-                attention_mask=torch.ones_like(torch.tensor(ids)),
-                max_new_tokens=args.steps,
-                do_sample=False,
-                min_new_tokens=args.steps,
-                pad_token_id=0,
-            )[0, ids.shape[1] :].numpy()
+            # plain argmax over full forwards, as mf_ext.generate decodes here: no eos handling on either side
+            # (HF generate's min_new_tokens would mask the eos logit, which ours does not)
+            seq, picked = torch.tensor(ids), []
+            for _ in range(args.steps):
+                nxt = int(hf(seq).logits[0, -1].argmax())
+                picked.append(nxt)
+                seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+            hf_tokens = np.asarray(picked)
     t_hf = time.perf_counter() - t0
 
     import mf_ext

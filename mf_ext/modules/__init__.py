@@ -1,9 +1,9 @@
 """Shared model building blocks (MindSpore cells with CPU kernels; Ascend runs them too).
 
 A family's model file composes these (torchtune's ``modules/`` + per-family builders): it maps its config to a
-``DecoderSpec`` and subclasses ``CausalLM``. Layers: ``Linear``, ``Embedding``, ``RMSNorm``, ``LayerNorm``;
-rotary: ``RopeConfig``, ``rope_parameters``, ``RotaryEmbedding``, ``apply_rotary``; attention: ``Attention``,
-``attention_bias``, ``alibi_slopes``, ``cache_slots``, ``write_cache``; MLPs: ``SwiGLU``, ``GeluMLP``; stack:
+``DecoderSpec`` and subclasses ``CausalLM``. Layers: ``Linear``, ``RowNormLinear``, ``Embedding``, ``RMSNorm``,
+``LayerNorm``; rotary: ``RopeConfig``, ``rope_parameters``, ``RotaryEmbedding``, ``apply_rotary``; attention:
+``Attention``, ``attention_bias``, ``alibi_slopes``, ``cache_slots``, ``write_cache``; MLPs: ``SwiGLU``, ``GeluMLP``; stack:
 ``DecoderSpec``, ``DecoderLayer``, ``Decoder``; model: ``CausalLM``; mixture of experts (``moe``): ``MoE``,
 ``MoELossMixin``, ``load_balancing_loss``.
 
@@ -24,7 +24,7 @@ from .decoder import (
     make_norm,
     structure_key,
 )
-from .layers import Embedding, LayerNorm, Linear, RMSNorm
+from .layers import Embedding, LayerNorm, Linear, RMSNorm, RowNormLinear
 from .mlp import GeluMLP, SwiGLU, activation, gelu_new
 from .moe import MoE, MoELossMixin, load_balancing_loss
 from .rotary import ROPE_KINDS, RopeConfig, RotaryEmbedding, apply_rotary, rope_parameters
@@ -44,6 +44,7 @@ __all__ = [
     "MoELossMixin",
     "RMSNorm",
     "RopeConfig",
+    "RowNormLinear",
     "RotaryEmbedding",
     "SwiGLU",
     "activation",

@@ -27,7 +27,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, lazy_inline, nn, ops
 
 from .attention import Attention, alibi_slopes, attention_bias, cache_slots
-from .layers import Embedding, LayerNorm, Linear, RMSNorm
+from .layers import Embedding, LayerNorm, Linear, RMSNorm, RowNormLinear
 from .mlp import GeluMLP, SwiGLU
 from .rotary import RopeConfig, RotaryEmbedding
 
@@ -55,7 +55,8 @@ class DecoderSpec:
 
     Norms: ``norm`` ``"rms"`` or ``"layer"`` (with ``norm_bias``), ``norm_eps``.
     Embeddings: ``learned_positions`` (size of a learned position table, GPT2; 0 = none), ``tie_word_embeddings``,
-    ``lm_head_bias``.
+    ``lm_head_bias``, ``lm_head_norm`` (rows of the output projection L2-normalised in the forward pass, e.g.
+    Baichuan2's NormHead; the stored weight is the checkpoint's).
     Dtypes (MindSpore dtypes): ``compute_dtype``, ``param_dtype``, ``embedding_dtype`` (``None`` = param_dtype),
     ``norm_dtype``, ``softmax_dtype``, ``rotary_dtype``; ``init_std``.
     """
@@ -90,6 +91,7 @@ class DecoderSpec:
     learned_positions: int = 0
     tie_word_embeddings: bool = False
     lm_head_bias: bool = False
+    lm_head_norm: bool = False
     compute_dtype: object = ms.float32
     param_dtype: object = ms.float32
     embedding_dtype: object = None
@@ -359,6 +361,7 @@ class Decoder(nn.Cell):
 
 def lm_head(spec: DecoderSpec) -> Linear:
     """The output projection ``(vocab, hidden)`` for ``spec`` (tie it to the embedding in the causal LM)."""
-    return Linear(
+    cls = RowNormLinear if spec.lm_head_norm else Linear
+    return cls(
         spec.hidden_size, spec.vocab_size, spec.lm_head_bias, spec.param_dtype, spec.compute_dtype, spec.init_std
     )

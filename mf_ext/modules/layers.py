@@ -10,7 +10,7 @@ import mindspore as ms
 from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import Normal, initializer
 
-__all__ = ["Embedding", "LayerNorm", "Linear", "RMSNorm"]
+__all__ = ["Embedding", "LayerNorm", "Linear", "RMSNorm", "RowNormLinear"]
 
 
 class Linear(nn.Cell):
@@ -52,6 +52,27 @@ class Linear(nn.Cell):
     def construct(self, x):
         weight = ops.cast(self.weight, self.compute_dtype) if self.cast_weight else self.weight
         if x.ndim == 2:  # the blocks feed 2-D activations: no reshapes (fewer graph nodes to compile per layer)
+            y = self.matmul(x, weight)
+        else:
+            y = self.matmul(x.reshape(-1, x.shape[-1]), weight)
+        if self.has_bias:
+            y = y + (ops.cast(self.bias, self.compute_dtype) if self.cast_weight else self.bias)
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (self.out_features,))
+
+
+class RowNormLinear(Linear):
+    """``Linear`` whose weight rows are L2-normalised in the forward pass: ``y = x @ (W / ||W_row||).T``.
+
+    The stored weight stays as the checkpoint holds it (any positive scale per row gives the same output); the norm
+    is taken in float32, ``torch.nn.functional.normalize``'s rule (``max(||w||, 1e-12)``). An output head of this
+    kind is Baichuan2's ``NormHead``.
+    """
+
+    def construct(self, x):
+        weight = ops.cast(self.weight, ms.float32)
+        norm = ops.sqrt((weight * weight).sum(-1, keepdims=True))
+        weight = ops.cast(weight / ops.maximum(norm, 1e-12), self.compute_dtype)
+        if x.ndim == 2:
             y = self.matmul(x, weight)
         else:
             y = self.matmul(x.reshape(-1, x.shape[-1]), weight)

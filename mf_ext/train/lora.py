@@ -87,6 +87,9 @@ def _lora_cell_class():
             out_f, in_f = base.weight.shape
             self.weight = base.weight  # the same Parameter object: checkpoints and tied weights stay intact
             self.weight.requires_grad = False
+            # a biased base (q/k/v of some families) keeps its bias: the same frozen Parameter, added as the base adds it
+            self.bias = getattr(base, "bias", None)
+            self.has_bias = self.bias is not None
             self.compute_dtype = getattr(base, "compute_dtype", base.weight.dtype)
             self.cast_weight = self.weight.dtype != self.compute_dtype
             self.out_features = out_f
@@ -103,6 +106,8 @@ def _lora_cell_class():
             lead = x.shape[:-1]
             x2 = x.reshape(-1, x.shape[-1])
             y = self.matmul(x2, weight)
+            if self.has_bias:
+                y = y + (ops.cast(self.bias, self.compute_dtype) if self.cast_weight else self.bias)
             a = ops.cast(self.lora_a, x2.dtype)
             b = ops.cast(self.lora_b, x2.dtype)
             y = y + self.matmul(self.matmul(x2, a), b) * self.scale

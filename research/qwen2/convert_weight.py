@@ -9,7 +9,7 @@ from mf_ext.convert import hf_to_ms
 
 from .weight_map import SPEC
 
-MODEL_NAMES = ("qwen2", "qwen2_5", "qwen2.5")
+MODEL_NAMES = ("qwen", "qwen1.5", "qwen1_5", "qwen2", "qwen2_5", "qwen2.5")
 
 
 def convert_pt_to_ms(input_path, output_path, dtype=None, **kw):

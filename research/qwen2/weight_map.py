@@ -1,14 +1,18 @@
 """Qwen2 weight mapping: HF names <-> MindFormers llama-style names, as data.
 
 Qwen2 is a Llama-architecture decoder with q/k/v biases (no o_proj bias) and, in its small sizes, tied
-embeddings. MindFormers' research Qwen2 runs on the Llama cells, so the MindSpore names are Llama's:
-``attention.wq/wk/wv`` (+ ``.bias``), ``feed_forward.w1/w2/w3``; with ``qkv_concat`` the weights *and* biases
-are packed per KV group into ``attention.w_qkv``, the layout the fused projection is split with.
+embeddings. MindFormers' own qwen2_5 YAMLs run it on its Llama cells, so the MindSpore names are Llama's --
+``attention.wq/wk/wv`` (+ ``.bias``), ``feed_forward.w1/w2/w3`` -- and one checkpoint loads into this folder's
+``Qwen2ForCausalLM`` and MindFormers' ``LlamaForCausalLM`` (``qkv_has_bias: True``) alike; it equals MindFormers'
+research/qwen2_5 converter's output (tests/convert/test_mindformers_qwen2_converter.py). With ``qkv_concat`` the
+weights *and* biases are packed per KV group into ``attention.w_qkv``, the layout the fused projection is split with.
 """
 
 from __future__ import annotations
 
 from mf_ext.convert.spec import Drop, Fuse, Option, QkvGroups, Rename, RowInterleave, Spec
+
+from .hf_config import to_hf_config as hf_config_from_ms
 
 A = "model.layers.{L}.self_attn."
 M = "model.layers.{L}.mlp."
@@ -111,29 +115,6 @@ def generation_config(cfg: dict) -> dict:
         if cfg.get(k) is not None:
             out[k] = cfg[k]
     return out
-
-
-def hf_config_from_ms(mc: dict) -> dict:
-    """HF ``config.json`` for a MindFormers qwen2 ``model.model_config`` mapping."""
-    cfg = {
-        "architectures": ["Qwen2ForCausalLM"],
-        "model_type": "qwen2",
-        "hidden_size": mc["hidden_size"],
-        "intermediate_size": mc["intermediate_size"],
-        "num_hidden_layers": mc["num_layers"],
-        "num_attention_heads": mc["num_heads"],
-        "num_key_value_heads": mc.get("n_kv_heads") or mc["num_heads"],
-        "vocab_size": mc["vocab_size"],
-        "rms_norm_eps": mc.get("rms_norm_eps", 1e-6),
-        "rope_theta": mc.get("theta", 1000000.0),
-        "max_position_embeddings": mc.get("max_position_embedding") or mc.get("seq_length", 32768),
-        "tie_word_embeddings": bool(mc.get("tie_word_embeddings", False)),
-        "hidden_act": "silu",
-    }
-    for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        if mc.get(k) is not None:
-            cfg[k] = mc[k]
-    return cfg
 
 
 SPEC = Spec(

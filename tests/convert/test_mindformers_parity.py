@@ -163,16 +163,17 @@ def test_mindformers_llama_logits_match_hf(tmp_path, hf_models, qkv_concat):
     assert np.abs(logits - ref).max() <= 1e-4
 
 
-@pytest.mark.parametrize("qkv_concat", [False, True])
-def test_qwen2_through_mindformers_llama_matches_hf(tmp_path, qkv_concat):
-    """Qwen2 (q/k/v biases, tied embeddings) runs on MindFormers' Llama cells with qkv_has_bias. With qkv_concat
-    the fused bias must be grouped like the weight (MindFormers' own convert_qkv_concat_weight concatenates the
-    biases plainly, which this model would split wrongly whenever n_kv_heads > 1)."""
+@pytest.mark.parametrize(("qkv_concat", "tied"), [(False, False), (True, True)])
+def test_qwen2_through_mindformers_llama_matches_hf(tmp_path, qkv_concat, tied):
+    """Qwen2 (q/k/v biases, tied or untied embeddings) runs on MindFormers' Llama cells with qkv_has_bias (what
+    MindFormers' own qwen2_5 YAMLs run). With qkv_concat the fused bias must be grouped like the weight (MindFormers'
+    own convert_qkv_concat_weight concatenates the biases plainly, which this model would split wrongly whenever
+    n_kv_heads > 1)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     ms.set_context(device_target="CPU", mode=ms.GRAPH_MODE)
-    src = make_hf_qwen2(tmp_path / "hf", num_heads=4, num_kv_heads=2, tie_word_embeddings=True)
+    src = make_hf_qwen2(tmp_path / "hf", num_heads=4, num_kv_heads=2, tie_word_embeddings=tied)
     with torch.no_grad():  # random init leaves biases at 0: make them matter
         m = AutoModelForCausalLM.from_pretrained(src, attn_implementation="eager").eval()
         for n, p in m.named_parameters():
@@ -185,7 +186,7 @@ def test_qwen2_through_mindformers_llama_matches_hf(tmp_path, qkv_concat):
     with torch.no_grad():
         ref = m(torch.tensor(ids)).logits.float().numpy()
     plugin("qwen2").convert_pt_to_ms(src, tmp_path / "w.ckpt", qkv_concat=qkv_concat, progress=False)
-    net = _mf_llama(cfg, qkv_concat, seq, qkv_has_bias=True, tie_word_embeddings=True)
+    net = _mf_llama(cfg, qkv_concat, seq, qkv_has_bias=True, tie_word_embeddings=tied)
     not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(tmp_path / "w.ckpt")), strict_load=True)
     assert not_loaded == [] and unused == []
     out = net(ms.Tensor(ids, ms.int32))

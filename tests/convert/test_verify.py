@@ -33,3 +33,30 @@ def test_verify_pass_and_fail(tmp_path, capsys, monkeypatch):
     assert out.strip().endswith("FAIL")
     assert main([*base, "--ms_path", str(tmp_path / "missing.ckpt")]) == 1
     assert "--ms_path" in capsys.readouterr().err
+
+
+def test_verify_greedy_through_an_eos_token(tmp_path, capsys, monkeypatch):
+    """A model whose greedy path emits its eos token: both sides keep decoding through it (HF's ``min_new_tokens``
+    used to mask the eos logit on the HF side only, so a faithful conversion failed)."""
+    import json
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.chdir(tmp_path)
+    src = make_hf_llama(tmp_path / "hf", num_kv_heads=2, seed=3)
+    ids = np.random.RandomState(0).randint(0, 256, (1, 8))  # verify's default ids for --seq 8
+    hf = AutoModelForCausalLM.from_pretrained(src, attn_implementation="eager").eval()
+    with torch.no_grad():
+        seq = torch.tensor(ids)
+        for _ in range(2):
+            seq = torch.cat([seq, hf(seq).logits[:, -1:].argmax(-1)], dim=1)
+    cfg = json.loads((src / "config.json").read_text())
+    cfg["eos_token_id"] = int(seq[0, -1])  # the 2nd greedy token is eos
+    (src / "config.json").write_text(json.dumps(cfg))
+    (src / "generation_config.json").unlink(missing_ok=True)
+    plugin("llama").convert_pt_to_ms(src, tmp_path / "w.ckpt", progress=False)
+    args = ["--register_path", str(LLAMA), "--hf_path", str(src), "--ms_path", str(tmp_path / "w.ckpt")]
+    assert main([*args, "--steps", "4", "--mode", "1", "--seq", "8"]) == 0, capsys.readouterr().out
+    assert "greedy tokens: 4/4 agree" in capsys.readouterr().out

@@ -1,12 +1,8 @@
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # foreign_helpers
-
-from foreign_helpers import make_hf, make_tokenizer_json  # noqa: E402
+from tests.foreign.foreign_helpers import make_hf, make_tokenizer_json
 
 
 @pytest.fixture(scope="session")

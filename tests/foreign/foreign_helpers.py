@@ -63,8 +63,7 @@ def make_tokenizer_json(path: Path) -> Path:
 
 
 def make_hf(path: Path, seed: int = 5) -> Path:
-    sys.path.insert(0, str(REPO / "tests"))
-    from hf_fixtures import make_hf_llama
+    from tests.hf_fixtures import make_hf_llama
 
     return make_hf_llama(
         path,

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from foreign_helpers import tinyfactory_folder, tinyllama_folder, write
 
 from mf_ext.convert.cli import main as convert_main
 from mf_ext.registry import Registered, load_plugin
+from tests.foreign.foreign_helpers import tinyfactory_folder, tinyllama_folder, write
 
 RECORDING = """
     import mindspore as ms

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from foreign_helpers import REPO, write
 
 from mf_ext.registry import RegistryError, load_plugin, plugin_imports, resolve_auto_register
+from tests.foreign.foreign_helpers import REPO, write
 
 
 def _purge(prefix: str) -> None:

@@ -3,7 +3,7 @@ text equals HF transformers' greedy text for the same weights, with --load_check
 
 from __future__ import annotations
 
-from foreign_helpers import (
+from tests.foreign.foreign_helpers import (
     hf_greedy_text,
     one_error_line,
     predict_args,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from foreign_helpers import ARCH, REPO, VOCAB
+
+from tests.foreign.foreign_helpers import ARCH, REPO, VOCAB
 
 SEQ = 48
 
@@ -189,10 +190,10 @@ def test_cpu_settings_are_applied_to_foreign_models_only(tiny, tmp_path, monkeyp
     import os
 
     import mindspore as ms
-    from foreign_helpers import tinyllama_folder
 
     from mf_ext.config import load_config
     from mf_ext.foreign import adapt_config_for_device
+    from tests.foreign.foreign_helpers import tinyllama_folder
 
     ms.set_context(device_target="CPU")
     folder = tinyllama_folder(tmp_path / "root", tiny.tok)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
+
+from tests.modules.blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
 
 HIDDEN, HEADS = 64, 4
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from blocks_helpers import (
+
+from tests.modules.blocks_helpers import (
     GRAPH,
     PYNATIVE,
     build,

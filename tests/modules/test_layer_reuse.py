@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from blocks_helpers import GRAPH, PYNATIVE, build, hf_logits, ids, llama_like_weights, perturb_norms, set_mode
+
+from tests.modules.blocks_helpers import (
+    GRAPH,
+    PYNATIVE,
+    build,
+    hf_logits,
+    ids,
+    llama_like_weights,
+    perturb_norms,
+    set_mode,
+)
 
 
 @pytest.fixture(scope="module")

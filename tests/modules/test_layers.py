@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
+
+from tests.modules.blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
 
 
 def _x(*shape, seed=0):

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 import pytest
-from blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
+
+from tests.modules.blocks_helpers import GRAPH, PYNATIVE, set_mode, to_np
 
 LLAMA3 = {
     "rope_type": "llama3",
