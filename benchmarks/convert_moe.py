@@ -3,11 +3,12 @@
     python benchmarks/convert_moe.py                     # 8 and 64 experts per layer, 2 MoE layers (~1.5 GB)
     python benchmarks/convert_moe.py --experts 8 128 --layers 1
 
-A synthetic bf16 HF checkpoint with Qwen3-30B-A3B widths (hidden 2048, expert ffn 768, vocab 32000; a router and
-``E`` experts per layer) is written for each expert count. Every contender runs in its own subprocess: hf_to_ms
-stacking experts ``(E, out, in)`` (bytes copied from the page cache), hf_to_ms stacking transposed
-``(E, in, out)`` (one expert copied and transposed at a time), hf_to_ms to the mcore flattened layout
-(``weight1`` = per expert ``[gate^T | up^T]``), and ms_to_hf unstacking. Wall time is measured around the
+A synthetic bf16 HF ``MixtralForCausalLM`` checkpoint (Mixtral's tensor names, Qwen3-30B-A3B's widths: hidden
+2048, expert ffn 768, vocab 32000; a router and ``E`` experts per layer) is written for each expert count and
+converted with research/mixtral's own weight spec. Every contender runs in its own subprocess: hf_to_ms stacking
+experts ``(E, out, in)`` to safetensors and to a ``.ckpt`` (bytes copied from the page cache, one expert at a
+time), hf_to_ms to the mcore flattened layout (option ``mcore``: ``weight1`` = per expert ``[w1^T | w3^T]``, one
+expert transposed at a time), and ms_to_hf unstacking the ``.ckpt``. Wall time is measured around the
 process, peak *anonymous* RSS by sampling ``/proc/<pid>/status``; ``cp -r`` of the same checkpoint is the
 speed baseline of the same run. The budget is 256 MiB + the largest tensor of the checkpoint (issue 11): a
 converter that materialised one stacked tensor would exceed it by the stack's size at 64 experts.
@@ -33,75 +34,35 @@ sys.path.insert(0, str(REPO))  # this checkout's mf_ext, in the parent and in th
 sys.path.insert(0, str(REPO / "benchmarks"))
 from convert import du, run  # noqa: E402  (same process sampling as benchmarks/convert.py)
 
-HIDDEN, MOE_INTER, HEADS, HEAD_DIM, VOCAB = 2048, 768, 32, 128, 32000
+HIDDEN, MOE_INTER, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 2048, 768, 32, 4, 128, 32000
 
 
 def spec():
-    """A Qwen3-MoE-like mapping (attention, q/k norms, router, stacked experts); options pick the expert layout."""
-    from mf_ext.convert.spec import Option, Rename, Spec, Stack, Transpose, mcore_experts
+    """research/mixtral's weight spec (the real family's): router, experts stacked over ``{E}`` as ``(E, out, in)``,
+    or with the ``mcore`` option the flattened ``weight1`` / ``weight2`` layout."""
+    from mf_ext.registry import load_plugin
 
-    a, m, x, ma, mf = (
-        "model.layers.{L}.self_attn.",
-        "model.layers.{L}.mlp.",
-        "model.layers.{L}.mlp.experts.{E}.",
-        "model.layers.{L}.attention.",
-        "model.layers.{L}.feed_forward.",
-    )
-    up, down = ("moe_inter", "hidden"), ("hidden", "moe_inter")
-    plain = "!transposed+!mcore"
-    rules = [
-        Rename("model.embed_tokens.weight", "model.tok_embeddings.embedding_weight", ("vocab", "hidden")),
-        Rename("model.norm.weight", "model.norm_out.weight", ("hidden",)),
-        Rename("lm_head.weight", "lm_head.weight", ("vocab", "hidden")),
-        Rename(a + "q_proj.weight", ma + "wq.weight", ("heads*head_dim", "hidden")),
-        Rename(a + "k_proj.weight", ma + "wk.weight", ("kv_heads*head_dim", "hidden")),
-        Rename(a + "v_proj.weight", ma + "wv.weight", ("kv_heads*head_dim", "hidden")),
-        Rename(a + "o_proj.weight", ma + "wo.weight", ("hidden", "heads*head_dim")),
-        Rename(a + "q_norm.weight", ma + "q_norm.weight", ("head_dim",)),
-        Rename(a + "k_norm.weight", ma + "k_norm.weight", ("head_dim",)),
-        Rename("model.layers.{L}.input_layernorm.weight", "model.layers.{L}.attention_norm.weight", ("hidden",)),
-        Rename("model.layers.{L}.post_attention_layernorm.weight", "model.layers.{L}.ffn_norm.weight", ("hidden",)),
-        Rename(m + "gate.weight", mf + "router.dense.weight", ("experts", "hidden")),
-    ]
-    for proj, w, shape in (("gate_proj", "w1", up), ("up_proj", "w3", up), ("down_proj", "w2", down)):
-        rules.append(Stack(x + proj + ".weight", mf + f"ffn.{w}.weight", shape, when=plain))
-        rules.append(Stack(x + proj + ".weight", mf + f"ffn.{w}.weight", shape, op=Transpose(), when="transposed"))
-    rules += mcore_experts(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight",
-                           m + "experts.weight1", m + "experts.weight2", up_shape=up, down_shape=down,
-                           when="mcore")  # fmt: skip
-
-    def dims(cfg):
-        return {"layers": cfg["num_hidden_layers"], "hidden": cfg["hidden_size"], "heads": cfg["num_attention_heads"],
-                "kv_heads": cfg["num_key_value_heads"], "head_dim": cfg["head_dim"],
-                "moe_inter": cfg["moe_intermediate_size"], "experts": cfg["num_experts"],
-                "vocab": cfg["vocab_size"]}  # fmt: skip
-
-    detect = {
-        "mcore": lambda names: any(n.endswith(".weight1") for n in names),
-        "transposed": lambda names: False,  # (E, in, out) vs (E, out, in) needs the config; ms_to_hf is told
-    }
-    return Spec("moe-bench", tuple(rules), dims, options={k: Option(detect=d) for k, d in detect.items()})
+    return load_plugin(REPO / "research" / "mixtral").family.spec()
 
 
 def _tensors(layers: int, experts: int) -> list[tuple[str, tuple[int, ...]]]:
+    """HF ``MixtralForCausalLM`` tensor names and shapes (Mixtral's layout, Qwen3-30B-A3B's expert widths)."""
     out = [("model.embed_tokens.weight", (VOCAB, HIDDEN))]
     for i in range(layers):
-        a, m = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp."
+        a, m = f"model.layers.{i}.self_attn.", f"model.layers.{i}.block_sparse_moe."
         out += [
             (a + "q_proj.weight", (HEADS * HEAD_DIM, HIDDEN)),
-            (a + "k_proj.weight", (4 * HEAD_DIM, HIDDEN)),
-            (a + "v_proj.weight", (4 * HEAD_DIM, HIDDEN)),
+            (a + "k_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN)),
+            (a + "v_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN)),
             (a + "o_proj.weight", (HIDDEN, HEADS * HEAD_DIM)),
-            (a + "q_norm.weight", (HEAD_DIM,)),
-            (a + "k_norm.weight", (HEAD_DIM,)),
             (f"model.layers.{i}.input_layernorm.weight", (HIDDEN,)),
             (f"model.layers.{i}.post_attention_layernorm.weight", (HIDDEN,)),
             (m + "gate.weight", (experts, HIDDEN)),
         ]
         for e in range(experts):
             x = f"{m}experts.{e}."
-            out += [(x + "gate_proj.weight", (MOE_INTER, HIDDEN)), (x + "up_proj.weight", (MOE_INTER, HIDDEN)),
-                    (x + "down_proj.weight", (HIDDEN, MOE_INTER))]  # fmt: skip
+            out += [(x + "w1.weight", (MOE_INTER, HIDDEN)), (x + "w3.weight", (MOE_INTER, HIDDEN)),
+                    (x + "w2.weight", (HIDDEN, MOE_INTER))]  # fmt: skip
     out += [("model.norm.weight", (HIDDEN,)), ("lm_head.weight", (VOCAB, HIDDEN))]
     return out
 
@@ -144,9 +105,9 @@ def make_checkpoint(path: Path, layers: int, experts: int, shard_bytes: int = 2 
     (path / "model.safetensors.index.json").write_text(
         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
     )
-    cfg = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": HIDDEN,
-           "num_hidden_layers": layers, "num_attention_heads": HEADS, "num_key_value_heads": 4, "head_dim": HEAD_DIM,
-           "moe_intermediate_size": MOE_INTER, "num_experts": experts, "vocab_size": VOCAB,
+    cfg = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": HIDDEN,
+           "num_hidden_layers": layers, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+           "head_dim": HEAD_DIM, "intermediate_size": MOE_INTER, "num_local_experts": experts, "vocab_size": VOCAB,
            "torch_dtype": "bfloat16"}  # fmt: skip
     (path / "config.json").write_text(json.dumps(cfg, indent=2))
     return total, max(int(np.prod(s)) * 2 for _, s in names)
@@ -157,7 +118,7 @@ def child(argv: list[str]) -> None:
     from mf_ext.convert import hf_to_ms, ms_to_hf
 
     direction, src, out, fmt, layout = argv
-    opts = {"transposed": layout == "transposed", "mcore": layout == "mcore"}
+    opts = {"mcore": layout == "mcore"}
     t = time.perf_counter()
     if direction == "hf_to_ms":
         hf_to_ms(spec(), src, out, format=fmt, progress=False, **opts)
@@ -202,9 +163,9 @@ def main() -> None:
             print(f"  {'cp -r':<36} {cp_wall:7.2f} s  {total / cp_wall / 1e9:6.2f} GB/s", flush=True)
             for label, direction, inp, out, fmt, layout in (
                 ("hf_to_ms stacked (E,out,in) st", "hf_to_ms", src, work / "st", "safetensors", "plain"),
-                ("hf_to_ms stacked (E,in,out) ckpt", "hf_to_ms", src, work / "t.ckpt", "ckpt", "transposed"),
+                ("hf_to_ms stacked (E,out,in) ckpt", "hf_to_ms", src, work / "t.ckpt", "ckpt", "plain"),
                 ("hf_to_ms mcore weight1/2 ckpt", "hf_to_ms", src, work / "m.ckpt", "ckpt", "mcore"),
-                ("ms_to_hf unstack (E,in,out)", "ms_to_hf", work / "t.ckpt", work / "back", "", "transposed"),
+                ("ms_to_hf unstack (E,out,in) ckpt", "ms_to_hf", work / "t.ckpt", work / "back", "", "plain"),
             ):
                 subprocess.run(["sync"], check=True)
                 wall, peak, _ = run([sys.executable, me, "--child", direction, str(inp), str(out), fmt, layout], env)
