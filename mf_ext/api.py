@@ -133,6 +133,21 @@ def convert_cached(
     return out
 
 
+def in_place_weights(plugin, hf_dir: Path, *, dtype=None, qkv_concat=False):
+    """The HF folder as :class:`~mf_ext.convert.inplace.InPlaceWeights` when ``plugin``'s family maps it by renames
+    alone (mf-ext's converter convention, safetensors, no output dtype asked), else ``None``."""
+    from mf_ext.convert.plugin_call import convention
+
+    fam = plugin.family
+    if "hf" not in (fam.specs or {}) or convention(plugin, plugin.convert_pt_to_ms) != "mf_ext":
+        return None
+    from mf_ext.convert.inplace import plan_in_place
+    from mf_ext.registry import plugin_imports
+
+    with plugin_imports():
+        return plan_in_place(fam.spec("hf"), hf_dir, dtype=dtype, qkv_concat=qkv_concat)
+
+
 def converter_plugin(entries, register_path, hf_dir: Path, model_name: str | None = None):
     """The plug-in whose ``convert_weight.py`` converts ``hf_dir`` for this YAML's model.
 
@@ -364,6 +379,11 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
     """
     import mindspore as ms
 
+    from mf_ext.convert.inplace import InPlaceWeights
+
+    if isinstance(checkpoint, InPlaceWeights):
+        checkpoint.load_into(model)
+        return
     path = Path(checkpoint)
     if not path.exists():
         raise ConfigError(f"load_checkpoint: {str(checkpoint)!r} does not exist")
@@ -420,7 +440,9 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
 
-def prepare(config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None, flags=None):
+def prepare(
+    config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None, flags=None, in_place=False
+):
     """Load the config and settle which weights to load. Returns ``(cfg, entries, checkpoint_or_None)``.
 
     ``convert`` (else the YAML's ``convert``, unless a ``checkpoint`` is given) is converted with the plug-in's
@@ -428,6 +450,9 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
     ``load_checkpoint``) is used, and the HF ``config.json`` our converters and trainer keep beside it
     (``x.ckpt.config.json``), if present, sets the architecture, so a converted or finetuned checkpoint runs with
     any YAML of its family. ``flags`` are passed to :func:`mf_ext.config.load_config_ex`.
+
+    ``in_place`` (inference): an HF safetensors folder whose family mapping only renames tensors is not converted;
+    the checkpoint returned is then a :class:`mf_ext.convert.inplace.InPlaceWeights` read from the folder itself.
     """
     cfg, entries = load_config_ex(config, register_path, overrides, flags=flags)
     if convert is None and checkpoint is None:
@@ -438,6 +463,13 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         plugin = converter_plugin(entries, register_path, hf_dir, (cfg.model.get("arch") or {}).get("type"))
         apply_hf_architecture(cfg, entries, hf_dir)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
+        # in place only into the converter folder's own model class (its spec names that class's parameters)
+        own = any(e.module_type == "models" and e.plugin.root == plugin.root for e in entries)
+        if in_place and own and not checkpoint:
+            weights = in_place_weights(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+            if weights is not None:
+                print(f"[mf-ext] loading {str(hf_dir)!r} in place (safetensors, names mapped by the family's spec)")
+                return cfg, entries, weights
         who = "model.model_config.qkv_concat in the YAML"
         converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv, who=who)
         return cfg, entries, checkpoint or converted
@@ -482,7 +514,7 @@ def load_model(
     ov = dict(overrides or {})
     ov.update(_model_overrides(model_overrides))
     cfg, _entries, checkpoint = prepare(
-        config, register_path, convert=convert, checkpoint=checkpoint, overrides=ov, dtype=dtype
+        config, register_path, convert=convert, checkpoint=checkpoint, overrides=ov, dtype=dtype, in_place=True
     )
     return build_model_from_config(
         cfg,

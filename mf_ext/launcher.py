@@ -456,6 +456,7 @@ def _run(args) -> int:
         overrides=args.overrides,
         dtype=args.convert_dtype,
         flags=lambda yaml_dict: flag_updates(args, yaml_dict),
+        in_place=run_mode in ("predict", "predict_with_train_model"),
     )
     run_mode = cfg.get("run_mode") or run_mode
     out_dir = Path(cfg.get("output_dir") or out_dir)

@@ -94,17 +94,20 @@ def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
     prompt, n = "The keeper climbed the stairs", 12
     cache = tmp_path / "cache"
     args = predict_args(tmp_path, prompt, n, "--convert", str(tiny_hf))
+    # a rename-only mapping of safetensors: loaded in place, no converted copy written
     res = run_launcher(args, tmp_path, cache)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "converting" in res.stdout
+    assert "in place" in res.stdout and "converting" not in res.stdout
+    assert not (cache / "convert").exists()
     written = (tmp_path / "out" / "text_generation_result.txt").read_text().strip()
     assert written == hf_greedy_text(tiny_hf, prompt, n)
     assert written in res.stdout
 
-    # second run: the conversion is reused, the text is the same
-    res2 = run_launcher(args, tmp_path, cache)
+    # an output dtype asked for: the conversion cache path, same text
+    res2 = run_launcher([*args, "--convert_dtype", "float32"], tmp_path, cache)
     assert res2.returncode == 0, res2.stderr[-3000:]
-    assert "using cached conversion" in res2.stdout and "converting" not in res2.stdout
+    assert "converting" in res2.stdout and "in place" not in res2.stdout
+    assert list((cache / "convert").glob("*/model.ckpt"))
     assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == written
 
 
@@ -164,7 +167,7 @@ def test_predict_without_weights_is_refused(tmp_path):
 
 
 def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
-    """A bf16 HF checkpoint converts to a bf16 .ckpt; loading it into the YAML's fp32 model upcasts (exactly)."""
+    """A bf16 HF checkpoint (loaded in place: the mapping only renames) into the YAML's fp32 model upcasts exactly."""
 
     import mf_ext
 
