@@ -361,14 +361,96 @@ def set_context(cfg, device_target: str | None = None, mode=None) -> None:
     target = device_target or ctx.get("device_target") or detect_device_target()
     if target == "Ascend" and detect_device_target() != "Ascend":
         target = "CPU"
-    mode = ctx.get("mode", 0) if mode is None else mode
-    if isinstance(mode, str):
-        mode = {"GRAPH_MODE": 0, "PYNATIVE_MODE": 1, "GRAPH": 0, "PYNATIVE": 1}.get(mode.upper(), mode)
-    if mode not in (0, 1):
-        raise ConfigError(f"context.mode: expected 0 (GRAPH_MODE) or 1 (PYNATIVE_MODE), got {mode!r}")
+    mode = parse_mode(ctx.get("mode", 0) if mode is None else mode)
+    if mode == "auto":  # graph until the launcher knows the work (choose_mode); the API builds for graph mode
+        mode = 0
     ms.set_context(mode=mode, device_target=target)
+    if mode == 1 and target == "CPU":
+        # PyNative's asynchronous op queue costs more than the ops of a small model on CPU (measured: 10 decode steps
+        # of the demo model 3.9 s async, 1.0 s synchronous); same results.
+        ms.set_context(pynative_synchronize=True)
     if target == "CPU":
         cfg.setdefault("context", {})["device_target"] = "CPU"
+
+
+def parse_mode(mode):
+    """``context.mode`` / ``--mode``: 0 (graph), 1 (PyNative) or ``"auto"`` (the launcher's predict picks)."""
+    if mode is None:
+        return "auto"
+    if isinstance(mode, str):
+        mode = {"GRAPH_MODE": 0, "PYNATIVE_MODE": 1, "GRAPH": 0, "PYNATIVE": 1, "AUTO": "auto"}.get(
+            mode.strip().upper(), mode
+        )
+        if isinstance(mode, str) and mode.strip() in ("0", "1"):
+            mode = int(mode)
+    if mode not in (0, 1, "auto") or isinstance(mode, bool):
+        raise ConfigError(f"context.mode: expected 0 (GRAPH_MODE), 1 (PYNATIVE_MODE) or auto, got {mode!r}")
+    return mode
+
+
+# ``mode: auto`` (predict). Measured on the 2-core CPU (benchmarks/startup.py): a PyNative (synchronous) decoder-layer
+# step of a small model costs 15-25 ms of op dispatch, a graph compile of one forward (prefill or decode; one layer
+# graph shared by all layers, so it does not grow with depth) 2-3 s, a compiled step ~4 ms, loading a compiled graph
+# from the compile cache ~0.3 s. So: work of at most AUTO_EAGER_LAYER_STEPS layer steps runs in PyNative; above it the
+# decode graph is compiled (and cached), and a prompt of at most that many layer steps is still prefilled eagerly,
+# which saves the prefill graph's compile. Per-op dispatch does not depend on the parameter count, so the rule counts
+# layer steps; with bigger weights the compiled graph's per-step gain only grows.
+AUTO_EAGER_LAYER_STEPS = 64
+
+
+def choose_mode(layers: int, prefill_calls: int, decode_calls: int) -> tuple[int, bool]:
+    """``(mode, eager_prefill)`` for ``mode: auto``: 1 (PyNative) for small work, else 0 (graph) with the prefill
+    eager when it is small."""
+    if (prefill_calls + decode_calls) * layers <= AUTO_EAGER_LAYER_STEPS:
+        return 1, False
+    return 0, prefill_calls * layers <= AUTO_EAGER_LAYER_STEPS
+
+
+def _tree_hash(h, files) -> None:
+    for f in sorted(set(files)):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+
+
+def compile_cache_dir(cfg, model, shapes) -> Path:
+    """Folder of MindSpore's compile cache for this model and work, under ``$MF_EXT_CACHE/compile``: named by a hash
+    of what decides the compiled graphs -- MindSpore's, MindFormers' and Python's versions, the device, the model's
+    class and ``model_config`` (architecture, dtypes, run settings), every ``.py`` of mf_ext and of the model's
+    plug-in folder, and ``shapes`` (the KV-buffer lengths in the order the run meets them). Weights are not part of
+    the graphs (MindSpore binds them at run time), so they are not part of the key."""
+    import mindformers
+    import mindspore as ms
+
+    h = hashlib.sha256()
+    info = {
+        "mindspore": ms.__version__,
+        "mindformers": getattr(mindformers, "__version__", "?"),
+        "python": sys.version,
+        "device": ms.get_context("device_target"),
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "model_config": cfg.model.model_config,
+        "shapes": list(shapes),
+    }
+    h.update(json.dumps(info, sort_keys=True, default=str).encode())
+    _tree_hash(h, Path(__file__).resolve().parent.rglob("*.py"))
+    module = sys.modules.get(type(model).__module__)
+    src = Path(getattr(module, "__file__", "") or "")
+    if src.is_file():
+        _tree_hash(h, src.parent.glob("*.py"))
+    return cache_root() / "compile" / h.hexdigest()[:20]
+
+
+def compile_cache_enabled() -> bool:
+    """``MF_EXT_COMPILE_CACHE=0`` turns the launcher's graph compile cache off."""
+    return os.environ.get("MF_EXT_COMPILE_CACHE", "1") not in ("", "0")
+
+
+def enable_compile_cache(path: Path) -> None:
+    """Let MindSpore load compiled graphs from ``path`` and save the ones it compiles there."""
+    import mindspore as ms
+
+    path.mkdir(parents=True, exist_ok=True)
+    ms.set_context(enable_compile_cache=True, compile_cache_path=str(path))
 
 
 def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool = True) -> None:
