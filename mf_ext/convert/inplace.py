@@ -63,7 +63,9 @@ class InPlaceWeights:
                 arr = reader.array(info.name)
                 if info.dtype == "bfloat16":  # exact widening; a bf16 parameter gets the same values back
                     arr = dtypes._bf16_to_f32(arr)
-                tensor = ms.Tensor(np.array(arr, copy=True))  # copy: the map closes below
+                else:
+                    arr = np.array(arr, copy=True)  # out of the map, which closes below
+                tensor = ms.Tensor.from_numpy(arr)  # no second copy
                 if tensor.dtype != param.dtype:
                     tensor = ms.ops.cast(tensor, param.dtype)
                 param.set_data(tensor)
