@@ -96,7 +96,7 @@ def demo(tmp: Path, base: float, repeat: int, label: str, *extra: str) -> None:
     line(f"demo {label}, warm (second run)", statistics.median(warm), base, targets[1])
 
 
-def write_llama(folder: Path, *, hidden=1024, layers=16, inter=2816, vocab=32000, heads=16, kv_heads=8) -> int:
+def write_llama(folder: Path, *, hidden=1024, layers=19, inter=2816, vocab=1280, heads=16, kv_heads=8) -> int:
     """A random fp32 HF ``LlamaForCausalLM`` folder (config.json + one model.safetensors); returns its bytes."""
     from safetensors.numpy import save_file
 
@@ -153,7 +153,9 @@ model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32).e
 ids = torch.tensor([json.loads(sys.argv[2])])
 with torch.no_grad():
     out = model.generate(ids, max_new_tokens=1, do_sample=False, pad_token_id=0)
-print("TOKEN", int(out[0, -1]), flush=True)
+from transformers import PreTrainedTokenizerFast
+tok = PreTrainedTokenizerFast(tokenizer_file=sys.argv[3])
+print("TEXT", tok.decode(out[0].tolist(), skip_special_tokens=True), flush=True)
 """
 
 
@@ -173,7 +175,7 @@ def big_model(tmp: Path, base: float, repeat: int) -> None:
     tok = PreTrainedTokenizerFast(tokenizer_file=str(PLUGIN / "demo" / "hf" / "tokenizer.json"))
     ids = [1024] + tok(PROMPT, add_special_tokens=False)["input_ids"]
     ours, theirs, written, blocks = [], [], [], []
-    token_ours = token_hf = None
+    token_ours, same = None, []
     for i in range(repeat):
         cache, out = tmp / f"cache-1gb-{i}", tmp / f"out-1gb-{i}"
         cmd = [*demo_cmd(out, "--convert", str(hf), "--max_new_tokens", "1"), "--model.model_config.eos_token_id", "-1"]
@@ -183,12 +185,16 @@ def big_model(tmp: Path, base: float, repeat: int) -> None:
         blocks.append(ob * 512)
         shutil.rmtree(cache, ignore_errors=True)
         token_ours = next((x for x in res.stderr.splitlines() if " mode (" in x), "")
-        t, res, _ = run([sys.executable, "-c", HF_SCRIPT, str(hf), json.dumps(ids)], env_with())
+        text_ours = res.stdout.strip().splitlines()[-1]
+        tok_file = str(PLUGIN / "demo" / "hf" / "tokenizer.json")
+        t, res, _ = run([sys.executable, "-c", HF_SCRIPT, str(hf), json.dumps(ids), tok_file], env_with())
         theirs.append(t)
-        token_hf = next(x for x in res.stdout.splitlines() if x.startswith("TOKEN"))
+        text_hf = next(x for x in res.stdout.splitlines() if x.startswith("TEXT "))[5:]
+        same.append(text_ours == text_hf)
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"{'predict --convert, start to first token':<44} {a:>8.2f} {a / base:>8.2f}x import  {token_ours.strip()}")
-    print(f"{'HF from_pretrained + generate (1 token)':<44} {b:>8.2f} {b / base:>8.2f}x import  ({token_hf})")
+    print(f"{'HF from_pretrained + generate (1 token)':<44} {b:>8.2f} {b / base:>8.2f}x import")
+    print(f"same greedy first token as HF: {'yes' if all(same) else 'NO'} ({text_hf!r})")
     print(
         f"ours / HF: {a / b:.2f}x; disk written by our run: {max(written)} bytes of new files (cache + output), "
         f"{max(blocks)} bytes by the kernel's block count (includes logs)"
