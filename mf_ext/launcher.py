@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=mode_value,
         default=None,
         help="0 GRAPH_MODE, 1 PYNATIVE_MODE, or auto: predict picks PyNative when compiling would cost more than "
-        "the run (context.mode; default for predict: the YAML's, else auto)",
+        "the run (context.mode; predict's default when the YAML sets none: auto)",
     )
     a("--use_parallel", type=str2bool, default=None, help="run data-parallel (start with msrun)")
     a("--output_dir", default=None, help="output folder (checkpoints, logs, results; default: YAML, else ./output)")
@@ -508,6 +508,8 @@ def _run(args) -> int:
     run_mode = cfg.get("run_mode") or run_mode
     out_dir = Path(cfg.get("output_dir") or out_dir)
     if run_mode in ("predict", "predict_with_train_model"):
+        if args.mode is None and "mode" not in (raw.get("context") or {}):  # not chosen (MindFormers' default 0)
+            cfg.setdefault("context", {})["mode"] = "auto"
         prompts = _prompts(cfg)
         if not prompts:
             raise ConfigError("predict needs --predict_data TEXT (or input_data in the YAML)")
