@@ -133,6 +133,24 @@ def convert_cached(
     return out
 
 
+def in_place_weights(plugin, hf_dir: Path, *, dtype=None, qkv_concat=False):
+    """The HF folder as :class:`~mf_ext.convert.inplace.InPlaceWeights` when ``plugin``'s family maps it by renames
+    alone (mf-ext's converter convention, safetensors, no output dtype asked), else ``None``."""
+    from mf_ext.convert.plugin_call import convention
+
+    fam = plugin.family
+    if "hf" not in (fam.specs or {}):
+        return None
+    # a family.py folder converts with mf-ext's engine: no need to import its converter (0.3 s) to ask
+    if fam.legacy and convention(plugin, plugin.convert_pt_to_ms) != "mf_ext":
+        return None
+    from mf_ext.convert.inplace import plan_in_place
+    from mf_ext.registry import plugin_imports
+
+    with plugin_imports():
+        return plan_in_place(fam.spec("hf"), hf_dir, dtype=dtype, qkv_concat=qkv_concat)
+
+
 def converter_plugin(entries, register_path, hf_dir: Path, model_name: str | None = None):
     """The plug-in whose ``convert_weight.py`` converts ``hf_dir`` for this YAML's model.
 
@@ -346,14 +364,96 @@ def set_context(cfg, device_target: str | None = None, mode=None) -> None:
     target = device_target or ctx.get("device_target") or detect_device_target()
     if target == "Ascend" and detect_device_target() != "Ascend":
         target = "CPU"
-    mode = ctx.get("mode", 0) if mode is None else mode
-    if isinstance(mode, str):
-        mode = {"GRAPH_MODE": 0, "PYNATIVE_MODE": 1, "GRAPH": 0, "PYNATIVE": 1}.get(mode.upper(), mode)
-    if mode not in (0, 1):
-        raise ConfigError(f"context.mode: expected 0 (GRAPH_MODE) or 1 (PYNATIVE_MODE), got {mode!r}")
+    mode = parse_mode(ctx.get("mode", 0) if mode is None else mode)
+    if mode == "auto":  # graph until the launcher knows the work (choose_mode); the API builds for graph mode
+        mode = 0
     ms.set_context(mode=mode, device_target=target)
+    if mode == 1 and target == "CPU":
+        # PyNative's asynchronous op queue costs more than the ops of a small model on CPU (measured: 10 decode steps
+        # of the demo model 3.9 s async, 1.0 s synchronous); same results.
+        ms.set_context(pynative_synchronize=True)
     if target == "CPU":
         cfg.setdefault("context", {})["device_target"] = "CPU"
+
+
+def parse_mode(mode):
+    """``context.mode`` / ``--mode``: 0 (graph), 1 (PyNative) or ``"auto"`` (the launcher's predict picks)."""
+    if mode is None:
+        return "auto"
+    if isinstance(mode, str):
+        mode = {"GRAPH_MODE": 0, "PYNATIVE_MODE": 1, "GRAPH": 0, "PYNATIVE": 1, "AUTO": "auto"}.get(
+            mode.strip().upper(), mode
+        )
+        if isinstance(mode, str) and mode.strip() in ("0", "1"):
+            mode = int(mode)
+    if mode not in (0, 1, "auto") or isinstance(mode, bool):
+        raise ConfigError(f"context.mode: expected 0 (GRAPH_MODE), 1 (PYNATIVE_MODE) or auto, got {mode!r}")
+    return mode
+
+
+# ``mode: auto`` (predict). Measured on the 2-core CPU (benchmarks/startup.py): a PyNative (synchronous) decoder-layer
+# step of a small model costs 15-25 ms of op dispatch, a graph compile of one forward (prefill or decode; one layer
+# graph shared by all layers, so it does not grow with depth) 2-3 s, a compiled step ~4 ms, loading a compiled graph
+# from the compile cache ~0.3 s. So: work of at most AUTO_EAGER_LAYER_STEPS layer steps runs in PyNative; above it the
+# decode graph is compiled (and cached), and a prompt of at most that many layer steps is still prefilled eagerly,
+# which saves the prefill graph's compile. Per-op dispatch does not depend on the parameter count, so the rule counts
+# layer steps; with bigger weights the compiled graph's per-step gain only grows.
+AUTO_EAGER_LAYER_STEPS = 64
+
+
+def choose_mode(layers: int, prefill_calls: int, decode_calls: int) -> tuple[int, bool]:
+    """``(mode, eager_prefill)`` for ``mode: auto``: 1 (PyNative) for small work, else 0 (graph) with the prefill
+    eager when it is small."""
+    if (prefill_calls + decode_calls) * layers <= AUTO_EAGER_LAYER_STEPS:
+        return 1, False
+    return 0, prefill_calls * layers <= AUTO_EAGER_LAYER_STEPS
+
+
+def _tree_hash(h, files) -> None:
+    for f in sorted(set(files)):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+
+
+def compile_cache_dir(cfg, model, shapes) -> Path:
+    """Folder of MindSpore's compile cache for this model and work, under ``$MF_EXT_CACHE/compile``: named by a hash
+    of what decides the compiled graphs -- MindSpore's, MindFormers' and Python's versions, the device, the model's
+    class and ``model_config`` (architecture, dtypes, run settings), every ``.py`` of mf_ext and of the model's
+    plug-in folder, and ``shapes`` (the KV-buffer lengths in the order the run meets them). Weights are not part of
+    the graphs (MindSpore binds them at run time), so they are not part of the key."""
+    import mindformers
+    import mindspore as ms
+
+    h = hashlib.sha256()
+    info = {
+        "mindspore": ms.__version__,
+        "mindformers": getattr(mindformers, "__version__", "?"),
+        "python": sys.version,
+        "device": ms.get_context("device_target"),
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "model_config": cfg.model.model_config,
+        "shapes": list(shapes),
+    }
+    h.update(json.dumps(info, sort_keys=True, default=str).encode())
+    _tree_hash(h, Path(__file__).resolve().parent.rglob("*.py"))
+    module = sys.modules.get(type(model).__module__)
+    src = Path(getattr(module, "__file__", "") or "")
+    if src.is_file():
+        _tree_hash(h, src.parent.glob("*.py"))
+    return cache_root() / "compile" / h.hexdigest()[:20]
+
+
+def compile_cache_enabled() -> bool:
+    """``MF_EXT_COMPILE_CACHE=0`` turns the launcher's graph compile cache off."""
+    return os.environ.get("MF_EXT_COMPILE_CACHE", "1") not in ("", "0")
+
+
+def enable_compile_cache(path: Path) -> None:
+    """Let MindSpore load compiled graphs from ``path`` and save the ones it compiles there."""
+    import mindspore as ms
+
+    path.mkdir(parents=True, exist_ok=True)
+    ms.set_context(enable_compile_cache=True, compile_cache_path=str(path))
 
 
 def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool = True) -> None:
@@ -364,6 +464,11 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
     """
     import mindspore as ms
 
+    from mf_ext.convert.inplace import InPlaceWeights
+
+    if isinstance(checkpoint, InPlaceWeights):
+        checkpoint.load_into(model)
+        return
     path = Path(checkpoint)
     if not path.exists():
         raise ConfigError(f"load_checkpoint: {str(checkpoint)!r} does not exist")
@@ -420,7 +525,9 @@ def load_checkpoint_into(model, checkpoint: str | os.PathLike, *, strict: bool =
         raise ConfigError(f"load_checkpoint {str(checkpoint)!r}: parameters not loaded: {', '.join(not_loaded[:4])}")
 
 
-def prepare(config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None, flags=None):
+def prepare(
+    config, register_path=None, *, convert=None, checkpoint=None, overrides=None, dtype=None, flags=None, in_place=False
+):
     """Load the config and settle which weights to load. Returns ``(cfg, entries, checkpoint_or_None)``.
 
     ``convert`` (else the YAML's ``convert``, unless a ``checkpoint`` is given) is converted with the plug-in's
@@ -428,6 +535,9 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
     ``load_checkpoint``) is used, and the HF ``config.json`` our converters and trainer keep beside it
     (``x.ckpt.config.json``), if present, sets the architecture, so a converted or finetuned checkpoint runs with
     any YAML of its family. ``flags`` are passed to :func:`mf_ext.config.load_config_ex`.
+
+    ``in_place`` (inference): an HF safetensors folder whose family mapping only renames tensors is not converted;
+    the checkpoint returned is then a :class:`mf_ext.convert.inplace.InPlaceWeights` read from the folder itself.
     """
     cfg, entries = load_config_ex(config, register_path, overrides, flags=flags)
     if convert is None and checkpoint is None:
@@ -439,6 +549,13 @@ def prepare(config, register_path=None, *, convert=None, checkpoint=None, overri
         apply_hf_architecture(cfg, entries, hf_dir)
         _reapply_model_overrides(cfg, overrides)
         qkv = bool(cfg.model.model_config.get("qkv_concat", False))
+        # in place only into the converter folder's own model class (its spec names that class's parameters)
+        own = any(e.module_type == "models" and e.plugin.root == plugin.root for e in entries)
+        if in_place and own and not checkpoint:
+            weights = in_place_weights(plugin, hf_dir, dtype=dtype, qkv_concat=qkv)
+            if weights is not None:
+                print(f"[mf-ext] loading {str(hf_dir)!r} in place (safetensors, names mapped by the family's spec)")
+                return cfg, entries, weights
         who = "model.model_config.qkv_concat in the YAML"
         converted = convert_cached(plugin, hf_dir, dtype=dtype, qkv_concat=qkv, who=who)
         return cfg, entries, checkpoint or converted
@@ -492,7 +609,7 @@ def load_model(
     ov = dict(overrides or {})
     ov.update(_model_overrides(model_overrides))
     cfg, _entries, checkpoint = prepare(
-        config, register_path, convert=convert, checkpoint=checkpoint, overrides=ov, dtype=dtype
+        config, register_path, convert=convert, checkpoint=checkpoint, overrides=ov, dtype=dtype, in_place=True
     )
     return build_model_from_config(
         cfg,
@@ -508,11 +625,29 @@ def build_model_from_config(cfg, checkpoint=None, *, device_target=None, mode=No
     from mf_ext.foreign import build_model
 
     # MindFormers' build_model; a model that is not mf-ext's is built as run_mindformer.py builds it, in CPU forms on CPU
-    model = build_model(cfg)
-    if checkpoint:
+    if not checkpoint:
+        model = build_model(cfg)
+    else:  # the checkpoint replaces every value: skip the random initialisation (7 s for 1 GB of fp32 on 2 cores)
+        with _no_init_parameters():
+            model = build_model(cfg)
         load_checkpoint_into(model, checkpoint)
+        for param in model.get_parameters():  # what the checkpoint did not set (non-strict loads) is initialised now
+            if getattr(param, "has_init", False):
+                param.init_data()
     model.set_train(False)
     return model
+
+
+def _no_init_parameters():
+    """MindSpore's ``no_init_parameters`` (parameters made by an initializer stay unmaterialised until loaded or
+    ``init_data()``); a no-op context where this MindSpore lacks it."""
+    import contextlib
+
+    try:
+        from mindspore.nn.utils import no_init_parameters
+    except ImportError:
+        return contextlib.nullcontext()
+    return no_init_parameters()
 
 
 def load_tokenizer(config, register_path=None, *, overrides=None, **tokenizer_overrides):

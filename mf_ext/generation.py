@@ -175,6 +175,7 @@ def generate(
     use_cache: bool = True,
     seed: int | None = None,
     attention_mask=None,
+    eager_prefill: bool = False,
 ) -> np.ndarray:
     """Generate up to ``max_new_tokens`` tokens after ``input_ids`` and return prompt + new ids (batch, len).
 
@@ -185,6 +186,9 @@ def generate(
     Prompts of different lengths: pass a list of id lists (left-padded here with the pad id), or a left-padded
     array with ``attention_mask`` (1 = token, 0 = padding) as for HF ``generate``; rotary positions then follow
     the mask, so each row decodes as it would alone.
+
+    ``eager_prefill`` (graph mode, with a cache): run the prompt's prefill chunks in PyNative and compile only the
+    decode graph -- for short prompts a compile costs more than the few eager calls (same numerics).
     """
     import mindspore as ms
 
@@ -251,6 +255,10 @@ def generate(
                 # Prefill in fixed-size chunks, the last one right-padded: every prompt length uses the same compiled
                 # graph; the padding sits after every real token (invisible to them) and its cache slots are
                 # overwritten by decoding. Each chunk projects one position's logits (the last chunk's is used).
+                mode = ms.get_context("mode")
+                eager = eager_prefill and mode == ms.GRAPH_MODE
+                if eager:
+                    ms.set_context(mode=ms.PYNATIVE_MODE)
                 for start in range(0, prompt_len, _PREFILL_CHUNK):
                     inputs = model.prepare_inputs_for_generation(
                         out[:, : start + _PREFILL_CHUNK],
@@ -262,6 +270,8 @@ def generate(
                     )
                     step_logits, cache = model(**inputs)
                     cache = ms.mutable(tuple(cache))
+                if eager:
+                    ms.set_context(mode=mode)
             else:  # one token per call, written at position cur - 1
                 inputs = model.prepare_inputs_for_generation(
                     out[:, :cur],

@@ -63,6 +63,16 @@ def dtype_name(value: str) -> str:
     return name
 
 
+def mode_value(value: str) -> int | str:
+    """``--mode``: 0, 1 or auto."""
+    v = str(value).strip().lower()
+    if v in ("0", "1"):
+        return int(v)
+    if v == "auto":
+        return "auto"
+    raise argparse.ArgumentTypeError(f"expected 0 (graph), 1 (PyNative) or auto, got {value!r}")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the whole usage first)
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -115,7 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="device (default: YAML context.device_target, CPU where no Ascend is present)",
     )
     a("--device_id", type=int, default=None, help="device id (context.device_id)")
-    a("--mode", type=int, default=None, choices=(0, 1), help="0 GRAPH_MODE, 1 PYNATIVE_MODE (context.mode)")
+    a(
+        "--mode",
+        type=mode_value,
+        default=None,
+        help="0 GRAPH_MODE, 1 PYNATIVE_MODE, or auto: predict picks PyNative when compiling would cost more than "
+        "the run (context.mode; predict's default when the YAML sets none: auto)",
+    )
     a("--use_parallel", type=str2bool, default=None, help="run data-parallel (start with msrun)")
     a("--output_dir", default=None, help="output folder (checkpoints, logs, results; default: YAML, else ./output)")
     a(
@@ -374,6 +390,34 @@ def _prompts(cfg) -> list[str]:
     return prompts
 
 
+def settle_mode(cfg, model, token_lists: list[list[int]], max_new: int) -> tuple[int, bool, str]:
+    """``(mode, eager_prefill, why)`` for predict: the YAML's / ``--mode``'s 0 or 1 as given; ``auto`` (the default)
+    by the size of the work (:func:`mf_ext.api.choose_mode`), graph mode when compiled graphs for exactly this model
+    and work are in the compile cache. In graph mode MindSpore's compile cache is on, in a folder keyed by everything
+    that decides the graphs (:func:`mf_ext.api.compile_cache_dir`; ``MF_EXT_COMPILE_CACHE=0`` turns it off), so a
+    second run loads them instead of compiling."""
+    from mf_ext import api
+    from mf_ext.generation import _PREFILL_CHUNK, _cache_len
+
+    mode = api.parse_mode((cfg.get("context") or {}).get("mode"))
+    eager, why = False, "as configured"
+    if mode == "auto":
+        layers = int(getattr(getattr(model, "spec", None), "num_layers", 0) or getattr(model.config, "num_layers", 1))
+        prefill = sum(-(-len(ids) // _PREFILL_CHUNK) for ids in token_lists)
+        decode = max(max_new - 1, 0) * len(token_lists)
+        mode, eager = api.choose_mode(layers, prefill, decode)
+        why = f"auto: {layers} layers x {prefill + decode} calls" + (", prefill eager" if eager else "")
+    shapes = list(dict.fromkeys(_cache_len(len(ids) + max_new) for ids in token_lists))
+    if mode == 0 and api.compile_cache_enabled():
+        cache = api.compile_cache_dir(cfg, model, [shapes, eager])
+        if any(cache.rglob("*.mindir")):
+            why += ", compiled graphs from the cache"
+        api.enable_compile_cache(cache)
+    if mode == 1:
+        api.set_context(cfg, mode=1)
+    return mode, eager, why
+
+
 def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=None, do_sample=None) -> list[str]:
     """Generate a continuation for each prompt; print and return the full texts."""
     import numpy as np
@@ -384,9 +428,11 @@ def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=Non
     max_new = max_new_tokens or mc.get("max_new_tokens") or 64
     sample = bool(mc.get("do_sample", False)) if do_sample is None else do_sample
     eos = mc.get("eos_token_id", None)
+    token_lists = [tokenizer(prompt)["input_ids"] for prompt in prompts]
+    mode, eager, why = settle_mode(cfg, model, token_lists, max_new)
+    print(f"[mf-ext] {('graph', 'PyNative')[mode]} mode ({why})", file=sys.stderr, flush=True)
     results = []
-    for prompt in prompts:
-        ids = tokenizer(prompt)["input_ids"]
+    for ids in token_lists:
         t0 = time.perf_counter()
         out = generate(
             model,
@@ -398,6 +444,7 @@ def run_predict(cfg, model, tokenizer, prompts: list[str], *, max_new_tokens=Non
             temperature=float(mc.get("temperature", 1.0) or 1.0),
             eos_token_id=eos,
             seed=cfg.get("seed"),
+            eager_prefill=eager,
         )
         dt = time.perf_counter() - t0
         new = [int(t) for t in out[0][len(ids) :]]
@@ -456,10 +503,13 @@ def _run(args) -> int:
         overrides=args.overrides,
         dtype=args.convert_dtype,
         flags=lambda yaml_dict: flag_updates(args, yaml_dict),
+        in_place=run_mode in ("predict", "predict_with_train_model"),
     )
     run_mode = cfg.get("run_mode") or run_mode
     out_dir = Path(cfg.get("output_dir") or out_dir)
     if run_mode in ("predict", "predict_with_train_model"):
+        if args.mode is None and "mode" not in (raw.get("context") or {}):  # not chosen (MindFormers' default 0)
+            cfg.setdefault("context", {})["mode"] = "auto"
         prompts = _prompts(cfg)
         if not prompts:
             raise ConfigError("predict needs --predict_data TEXT (or input_data in the YAML)")

@@ -94,17 +94,31 @@ def test_predict_with_convert_matches_hf_greedy_text(tiny_hf, tmp_path):
     prompt, n = "The keeper climbed the stairs", 12
     cache = tmp_path / "cache"
     args = predict_args(tmp_path, prompt, n, "--convert", str(tiny_hf))
+    # a rename-only mapping of safetensors: loaded in place; mode auto runs this small work in PyNative; so nothing
+    # at all is written to the cache
     res = run_launcher(args, tmp_path, cache)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "converting" in res.stdout
+    assert "in place" in res.stdout and "converting" not in res.stdout
+    assert "PyNative mode (auto" in res.stderr
+    assert not cache.exists()
     written = (tmp_path / "out" / "text_generation_result.txt").read_text().strip()
     assert written == hf_greedy_text(tiny_hf, prompt, n)
     assert written in res.stdout
 
-    # second run: the conversion is reused, the text is the same
-    res2 = run_launcher(args, tmp_path, cache)
+    # an output dtype asked for: the conversion cache; graph mode asked for: its graphs go to the compile cache
+    graph = [*args, "--convert_dtype", "float32", "--mode", "0"]
+    res2 = run_launcher(graph, tmp_path, cache)
     assert res2.returncode == 0, res2.stderr[-3000:]
-    assert "using cached conversion" in res2.stdout and "converting" not in res2.stdout
+    assert "converting" in res2.stdout and "in place" not in res2.stdout
+    assert "graph mode (as configured)" in res2.stderr
+    assert list((cache / "convert").glob("*/model.ckpt")) and list((cache / "compile").rglob("*.mindir"))
+    assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == written
+
+    # again: both caches are reused, the text is the same
+    res3 = run_launcher(graph, tmp_path, cache)
+    assert res3.returncode == 0, res3.stderr[-3000:]
+    assert "using cached conversion" in res3.stdout and "converting" not in res3.stdout
+    assert "compiled graphs from the cache" in res3.stderr
     assert (tmp_path / "out" / "text_generation_result.txt").read_text().strip() == written
 
 
@@ -164,7 +178,7 @@ def test_predict_without_weights_is_refused(tmp_path):
 
 
 def test_bf16_weights_load_into_an_fp32_model(tmp_path, monkeypatch):
-    """A bf16 HF checkpoint converts to a bf16 .ckpt; loading it into the YAML's fp32 model upcasts (exactly)."""
+    """A bf16 HF checkpoint (loaded in place: the mapping only renames) into the YAML's fp32 model upcasts exactly."""
 
     import mf_ext
 

@@ -575,8 +575,8 @@ def validate_dict(cfg: dict, register_path=None, *, base: str | Path = ".", hf_c
         )
     ctx = cfg.get("context")
     if isinstance(ctx, dict):
-        if ctx.get("mode") not in (None, 0, 1):
-            problems.append(f"context.mode: expected 0 (graph) or 1 (PyNative), got {ctx['mode']!r}")
+        if ctx.get("mode") not in (None, 0, 1, "auto"):
+            problems.append(f"context.mode: expected 0 (graph), 1 (PyNative) or auto, got {ctx['mode']!r}")
         dt = ctx.get("device_target")
         if dt is not None and dt not in _DEVICE_TARGETS:
             problems.append(

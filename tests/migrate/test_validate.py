@@ -58,7 +58,7 @@ PLANTED = [
     (("runner_config", "epoch"), 2, "runner_config.epoch: unknown key (did you mean 'epochs'?)"),
     (("parallel_config", "model_parallel"), 3,
      "parallel_config.model_parallel: 3 does not divide model.model_config.n_kv_heads 7"),
-    (("context", "mode"), 2, "context.mode: expected 0 (graph) or 1 (PyNative), got 2"),
+    (("context", "mode"), 2, "context.mode: expected 0 (graph), 1 (PyNative) or auto, got 2"),
     (("context", "device_target"), "cpu", "context.device_target: 'cpu' is not one of Ascend, CPU, GPU (did you mean 'CPU'?)"),
     (("model", "model_config", "num_heads"), 30, "model.model_config.num_heads: 30 does not divide hidden_size 4096"),
     (("model", "model_config", "n_kv_heads"), 7, "model.model_config.n_kv_heads: 7 does not divide num_heads 30"),
