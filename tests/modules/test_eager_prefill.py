@@ -4,7 +4,8 @@ compiled (MindSpore's own compile count), and the greedy tokens are HF's."""
 from __future__ import annotations
 
 import numpy as np
-from blocks_helpers import GRAPH, build, ids, llama_like_weights, set_mode
+
+from tests.modules.blocks_helpers import GRAPH, build, ids, llama_like_weights, set_mode
 
 
 def test_eager_prefill_compiles_only_the_decode_graph(monkeypatch):
