@@ -4,7 +4,8 @@ A family's model file composes these (torchtune's ``modules/`` + per-family buil
 ``DecoderSpec`` and subclasses ``CausalLM``. Layers: ``Linear``, ``RowNormLinear``, ``Embedding``, ``RMSNorm``,
 ``LayerNorm``; rotary: ``RopeConfig``, ``rope_parameters``, ``RotaryEmbedding``, ``apply_rotary``; attention:
 ``Attention``, ``attention_bias``, ``alibi_slopes``, ``cache_slots``, ``write_cache``; MLPs: ``SwiGLU``, ``GeluMLP``; stack:
-``DecoderSpec``, ``DecoderLayer``, ``Decoder``; model: ``CausalLM``.
+``DecoderSpec``, ``DecoderLayer``, ``Decoder``; model: ``CausalLM``; mixture of experts (``moe``): ``MoE``,
+``MoELossMixin``, ``load_balancing_loss``.
 
 Importing this package imports MindSpore (and ``CausalLM`` MindFormers, on first use).
 """
@@ -25,6 +26,7 @@ from .decoder import (
 )
 from .layers import Embedding, LayerNorm, Linear, RMSNorm, RowNormLinear
 from .mlp import GeluMLP, SwiGLU, activation, gelu_new
+from .moe import MoE, MoELossMixin, load_balancing_loss
 from .rotary import ROPE_KINDS, RopeConfig, RotaryEmbedding, apply_rotary, rope_parameters
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "GeluMLP",
     "LayerNorm",
     "Linear",
+    "MoE",
+    "MoELossMixin",
     "RMSNorm",
     "RopeConfig",
     "RowNormLinear",
@@ -51,6 +55,7 @@ __all__ = [
     "gelu_new",
     "layer_reuse_enabled",
     "lm_head",
+    "load_balancing_loss",
     "make_attention",
     "make_mlp",
     "make_norm",
