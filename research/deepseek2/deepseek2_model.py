@@ -31,7 +31,7 @@ def _attention(config: DeepSeek2Config):
             config.v_head_dim,
             q_rank=config.q_lora_rank,
             bias=config.attention_bias,
-            rope_interleaved=True,
+            rope_interleaved=spec.rope.style == "interleaved",  # the decoder's tables' layout
             param_dtype=spec.param_dtype,
             compute_dtype=spec.compute_dtype,
             softmax_dtype=spec.softmax_dtype,
@@ -82,7 +82,7 @@ def deepseek2_spec(config: DeepSeek2Config) -> DecoderSpec:
             config.rope_scaling,
             config.max_position_embedding,
             style="interleaved",
-        ),  # fmt: skip
+        ),
         attention_factory=_attention(config),
         cache_head_dims=(config.qk_head_dim, config.v_head_dim),
         ffn_concat=False,

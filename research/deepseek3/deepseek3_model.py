@@ -47,7 +47,7 @@ def _attention(config: DeepSeek3Config):
             config.v_head_dim,
             q_rank=config.q_lora_rank,
             bias=config.attention_bias,
-            rope_interleaved=config.rope_interleave,
+            rope_interleaved=spec.rope.style == "interleaved",  # the decoder's tables' layout
             softmax_scale=softmax_scale(config),
             param_dtype=spec.param_dtype,
             compute_dtype=spec.compute_dtype,
@@ -97,8 +97,8 @@ def deepseek3_spec(config: DeepSeek3Config) -> DecoderSpec:
             config.theta,
             config.rope_scaling,
             config.max_position_embedding,
-            style="interleaved",
-        ),  # fmt: skip
+            style="interleaved" if config.rope_interleave else "half",
+        ),
         attention_factory=_attention(config),
         cache_head_dims=(config.qk_head_dim, config.v_head_dim),
         ffn_concat=False,
