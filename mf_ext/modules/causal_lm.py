@@ -161,9 +161,12 @@ class CausalLM(PreTrainedModel):
     def init_kv_cache(self, batch_size: int, max_len: int) -> tuple:
         """Zeroed static KV buffers ``(k_0, v_0, ...)``, each ``(batch, n_kv_heads, max_len, head_dim)``."""
         spec = self.spec
-        shape = (batch_size, spec.kv_heads, max_len, spec.dim_per_head)
+        k_dim, v_dim = spec.cache_head_dims or (spec.dim_per_head, spec.dim_per_head)
+        k_shape, v_shape = (batch_size, spec.kv_heads, max_len, k_dim), (batch_size, spec.kv_heads, max_len, v_dim)
         # mutable: graph mode then treats the buffers as inputs, not as constants to recompile for.
-        return ms.mutable(tuple(ops.zeros(shape, spec.compute_dtype) for _ in range(2 * spec.num_layers)))
+        return ms.mutable(
+            tuple(ops.zeros(k_shape if i % 2 == 0 else v_shape, spec.compute_dtype) for i in range(2 * spec.num_layers))
+        )
 
     def prepare_inputs_for_generation(self, input_ids, **kwargs):
         """Model inputs for one generation step: with a cache only the tokens from ``cache_position`` on.

@@ -53,6 +53,10 @@ class DecoderSpec:
     ``"interleaved"`` (MindFormers' Llama) or ``"halves"`` ([gate; up]), or ``mlp_factory(spec, layer_index) -> Cell``
     for another block (an MoE block: the layer calls it as ``mlp(x) -> y``).
 
+    Attention block override: ``attention_factory(spec, layer_index) -> Cell`` (e.g. ``MLAttention``; called as
+    :class:`Attention` is) and ``cache_head_dims`` ``(key_width, value_width)`` per cached head when that block
+    caches other widths than ``head_dim`` (``None`` = ``head_dim`` for both).
+
     Norms: ``norm`` ``"rms"`` or ``"layer"`` (with ``norm_bias``), ``norm_eps``.
     Embeddings: ``learned_positions`` (size of a learned position table, GPT2; 0 = none), ``tie_word_embeddings``,
     ``lm_head_bias``, ``lm_head_norm`` (rows of the output projection L2-normalised in the forward pass, e.g.
@@ -85,6 +89,8 @@ class DecoderSpec:
     ffn_concat: bool | None = None
     ffn_concat_layout: str = "interleaved"
     mlp_factory: Callable | None = None
+    attention_factory: Callable | None = None
+    cache_head_dims: tuple[int, int] | None = None
     norm: str = "rms"
     norm_eps: float = 1e-6
     norm_bias: bool = True
@@ -236,15 +242,16 @@ class DecoderLayer(nn.Cell):
     """Pre-norm block: ``h = x + attention(attention_norm(x)); out = h + feed_forward(ffn_norm(h))``.
 
     ``construct(x, cos, sin, bias, k_cache=None, v_cache=None, slots=None)`` returns ``out`` without a cache and
-    ``(out, k_cache, v_cache)`` (updated buffers) with one. ``mlp`` replaces the spec's feed-forward cell.
+    ``(out, k_cache, v_cache)`` (updated buffers) with one. ``mlp`` replaces the spec's feed-forward cell,
+    ``attention`` its attention cell.
     """
 
     @lazy_inline(policy="front")
-    def __init__(self, spec: DecoderSpec, mlp: nn.Cell | None = None):
+    def __init__(self, spec: DecoderSpec, mlp: nn.Cell | None = None, attention: nn.Cell | None = None):
         super().__init__()
         self._reuse_graph = layer_reuse_enabled()
         self.attention_norm = make_norm(spec)
-        self.attention = make_attention(spec)
+        self.attention = make_attention(spec) if attention is None else attention
         self.ffn_norm = make_norm(spec)
         self.feed_forward = make_mlp(spec) if mlp is None else mlp
 
@@ -305,7 +312,10 @@ class Decoder(nn.Cell):
         layers = []
         for i in range(spec.num_layers):
             mlp = spec.mlp_factory(spec, i) if spec.mlp_factory is not None else None
-            layers.append(layer_cls(spec, mlp))
+            if spec.attention_factory is None:
+                layers.append(layer_cls(spec, mlp))
+            else:
+                layers.append(layer_cls(spec, mlp, spec.attention_factory(spec, i)))
         self.layers = nn.CellList(layers)
         self.norm_out = make_norm(spec)
         self.rotary = None if spec.rope is None else RotaryEmbedding(spec.rope, spec.rotary_dtype)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import struct
 
+import numpy as np
 import pytest
 
 from mf_ext.convert.cli import main
@@ -107,3 +108,135 @@ def test_dry_run_cli_on_8b_prints_plan(tmp_path, capsys):
     assert "model.layers.31.attention.wk.weight [1024, 4096]" in out
     assert "model-00004-of-00004.safetensors" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
+
+
+# DeepSeek-V3 (671B) as released: config.json of deepseek-ai/DeepSeek-V3, FP8 linear weights with 128x128 block scales,
+# the MTP module stored as layer 61. Names and shapes below are written from the released checkpoint's index, not
+# from our spec.
+DSV3 = {
+    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 7168,
+    "intermediate_size": 18432, "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
+    "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256, "routed_scaling_factor": 2.5,
+    "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128,
+    "n_group": 8, "topk_group": 4, "num_experts_per_tok": 8, "first_k_dense_replace": 3, "norm_topk_prob": True,
+    "num_nextn_predict_layers": 1, "topk_method": "noaux_tc", "scoring_func": "sigmoid", "vocab_size": 129280,
+    "rms_norm_eps": 1e-6, "rope_theta": 10000, "max_position_embeddings": 163840, "tie_word_embeddings": False,
+    "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096, "beta_fast": 32,
+                     "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
+    "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                            "weight_block_size": [128, 128]},
+}  # fmt: skip
+
+
+def _dsv3_hf_tensors() -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (safetensors dtype, shape) of the released DeepSeek-V3 checkpoint (163 shards' index, one layout)."""
+    h, e, inter, moe = 7168, 256, 18432, 2048
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+
+    def fp8(name, shape):
+        out[name + ".weight"] = ("F8_E4M3", shape)
+        out[name + ".weight_scale_inv"] = ("F32", (-(-shape[0] // 128), -(-shape[1] // 128)))
+
+    def layer(i):
+        p = f"model.layers.{i}."
+        out[p + "input_layernorm.weight"] = ("BF16", (h,))
+        out[p + "post_attention_layernorm.weight"] = ("BF16", (h,))
+        fp8(p + "self_attn.q_a_proj", (1536, h))
+        out[p + "self_attn.q_a_layernorm.weight"] = ("BF16", (1536,))
+        fp8(p + "self_attn.q_b_proj", (128 * 192, 1536))
+        fp8(p + "self_attn.kv_a_proj_with_mqa", (576, h))
+        out[p + "self_attn.kv_a_layernorm.weight"] = ("BF16", (512,))
+        fp8(p + "self_attn.kv_b_proj", (128 * 256, 512))
+        fp8(p + "self_attn.o_proj", (h, 128 * 128))
+        if i < 3:
+            fp8(p + "mlp.gate_proj", (inter, h))
+            fp8(p + "mlp.up_proj", (inter, h))
+            fp8(p + "mlp.down_proj", (h, inter))
+            return
+        out[p + "mlp.gate.weight"] = ("BF16", (e, h))
+        out[p + "mlp.gate.e_score_correction_bias"] = ("F32", (e,))
+        for x in range(e):
+            fp8(p + f"mlp.experts.{x}.gate_proj", (moe, h))
+            fp8(p + f"mlp.experts.{x}.up_proj", (moe, h))
+            fp8(p + f"mlp.experts.{x}.down_proj", (h, moe))
+        fp8(p + "mlp.shared_experts.gate_proj", (moe, h))
+        fp8(p + "mlp.shared_experts.up_proj", (moe, h))
+        fp8(p + "mlp.shared_experts.down_proj", (h, moe))
+
+    out["model.embed_tokens.weight"] = ("BF16", (129280, h))
+    out["model.norm.weight"] = ("BF16", (h,))
+    out["lm_head.weight"] = ("BF16", (129280, h))
+    for i in range(62):  # 61 decoder layers + the MTP layer
+        layer(i)
+    mtp = "model.layers.61."
+    out[mtp + "embed_tokens.weight"] = ("BF16", (129280, h))
+    out[mtp + "enorm.weight"] = ("BF16", (h,))
+    out[mtp + "hnorm.weight"] = ("BF16", (h,))
+    out[mtp + "eh_proj.weight"] = ("BF16", (h, 2 * h))
+    out[mtp + "shared_head.norm.weight"] = ("BF16", (h,))
+    out[mtp + "shared_head.head.weight"] = ("BF16", (129280, h))
+    return out
+
+
+def _sparse_from(path, tensors: dict, cfg: dict, shards: int = 8):
+    itemsize = {"BF16": 2, "F32": 4, "F8_E4M3": 1}
+    names = list(tensors)
+    path.mkdir()
+    per = -(-len(names) // shards)
+    weight_map = {}
+    for k in range(shards):
+        fname = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+        header, pos = {"__metadata__": {"format": "pt"}}, 0
+        for n in names[k * per : (k + 1) * per]:
+            dt, shape = tensors[n]
+            nb = itemsize[dt]
+            for d in shape:
+                nb *= d
+            header[n] = {"dtype": dt, "shape": list(shape), "data_offsets": [pos, pos + nb]}
+            pos += nb
+            weight_map[n] = fname
+        raw = json.dumps(header).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(path / fname, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)) + raw)
+            f.truncate(8 + len(raw) + pos)
+    (path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (path / "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+def _dsv3_ms_shapes() -> dict[str, tuple[int, ...]]:
+    """The MindSpore (MindFormers) names and shapes a DeepSeek-V3 checkpoint must convert to: MTP layer dropped,
+    experts stacked (E, out, in), FP8 dequantised."""
+    h, e, inter, moe = 7168, 256, 18432, 2048
+    out = {"model.tok_embeddings.embedding_weight": (129280, h), "model.norm_out.weight": (h,),
+           "lm_head.weight": (129280, h)}  # fmt: skip
+    for i in range(61):
+        p, a, f = f"model.layers.{i}.", f"model.layers.{i}.attention.", f"model.layers.{i}.feed_forward."
+        out |= {p + "attention_norm.weight": (h,), p + "ffn_norm.weight": (h,), a + "q2l_proj.weight": (1536, h),
+                a + "lq_norm.weight": (1536,), a + "l2q_proj.weight": (128 * 192, 1536), a + "kv2l.weight": (576, h),
+                a + "lkv_norm.weight": (512,), a + "lkv2kv.weight": (128 * 256, 512),
+                a + "wo.weight": (h, 128 * 128)}  # fmt: skip
+        if i < 3:
+            out |= {f + "w1.weight": (inter, h), f + "w3.weight": (inter, h), f + "w2.weight": (h, inter)}
+        else:
+            out |= {f + "router.dense.weight": (e, h), f + "router.e_score_correction_bias": (e,),
+                    f + "ffn.w1.weight": (e, moe, h), f + "ffn.w3.weight": (e, moe, h), f + "ffn.w2.weight": (e, h, moe),
+                    f + "shared_experts.w1.weight": (moe, h), f + "shared_experts.w3.weight": (moe, h),
+                    f + "shared_experts.w2.weight": (h, moe)}  # fmt: skip
+    return out
+
+
+def test_plan_deepseek_v3_671b_from_headers(tmp_path):
+    src = _sparse_from(tmp_path / "hf", _dsv3_hf_tensors(), DSV3)
+    plan = plugin("deepseek3").convert_pt_to_ms(
+        src, tmp_path / "w.ckpt", dtype="bfloat16", dry_run=True, print_fn=lambda *a: None
+    )
+    shapes = {t.name: tuple(t.shape) for t in plan.targets}
+    assert shapes == _dsv3_ms_shapes()
+    assert {t.dtype for t in plan.targets} == {"bfloat16"}
+    # every fp8 weight with its block scales is recognised (the MTP layer's are read by no step)
+    assert len(plan.dequantised) == 62 * 5 + 3 * 3 + 59 * (3 * 256 + 3)
+    assert plan.total_bytes == sum(2 * int(np.prod(s)) for s in shapes.values())
+    assert plan.peak_estimate <= 256 * 2**20 + 2 * 129280 * 7168  # streamed: flat in the 256 experts
+    assert not (tmp_path / "w.ckpt").exists()
