@@ -148,6 +148,11 @@ class CausalLM(PreTrainedModel):
     def _loss(self, input_ids, labels, loss_mask=None):
         seq = input_ids.shape[1]
         hidden, _ = self.model(input_ids[:, : seq - 1])
+        return self._cross_entropy(hidden, input_ids, labels, loss_mask)
+
+    def _cross_entropy(self, hidden, input_ids, labels, loss_mask):
+        """Mean next-token cross-entropy of ``hidden`` (the decoder's output for ``input_ids[:, :-1]``)."""
+        seq = input_ids.shape[1]
         logits = ops.cast(self.lm_head(hidden), ms.float32)
         targets = ops.cast(labels[:, 1:], ms.int32)
         valid = targets != self.ignore_token_id

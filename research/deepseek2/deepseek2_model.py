@@ -107,10 +107,3 @@ class DeepSeek2ForCausalLM(MoELossMixin, CausalLM):
     @classmethod
     def decoder_spec(cls, config: DeepSeek2Config) -> DecoderSpec:
         return deepseek2_spec(config)
-
-    def _loss(self, input_ids, labels, loss_mask=None):
-        # MindSpore's graph parser recurses without end on MoELossMixin's ``super()._loss`` (the branch taken without
-        # the auxiliary loss): name the class whose loss is meant instead.
-        if not self.router_aux_loss_coef:
-            return CausalLM._loss(self, input_ids, labels, loss_mask)
-        return MoELossMixin._loss(self, input_ids, labels, loss_mask)

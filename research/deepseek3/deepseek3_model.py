@@ -123,10 +123,3 @@ class DeepSeek3ForCausalLM(MoELossMixin, CausalLM):
     @classmethod
     def decoder_spec(cls, config: DeepSeek3Config) -> DecoderSpec:
         return deepseek3_spec(config)
-
-    def _loss(self, input_ids, labels, loss_mask=None):
-        # MindSpore's graph parser recurses without end on MoELossMixin's ``super()._loss`` (the branch taken without
-        # the auxiliary loss, this family's default): name the class whose loss is meant instead.
-        if not self.router_aux_loss_coef:
-            return CausalLM._loss(self, input_ids, labels, loss_mask)
-        return MoELossMixin._loss(self, input_ids, labels, loss_mask)
