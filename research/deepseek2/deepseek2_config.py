@@ -11,7 +11,10 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
-from . import hf_config as _hf
+# 'from .hf_config import' (MindFormers' auto_register copies only such relative imports)
+from .hf_config import ARCH_KEYS, TOPK_METHODS
+from .hf_config import to_hf_config as _to_hf_config
+from .hf_config import to_model_config as _to_model_config
 
 __all__ = ["DeepSeek2Config"]
 
@@ -26,7 +29,7 @@ class DeepSeek2Config(PretrainedConfig):
     shared experts (one SwiGLU of ``n_shared_experts * moe_intermediate_size``)."""
 
     model_type = "deepseek2"
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
@@ -95,8 +98,8 @@ class DeepSeek2Config(PretrainedConfig):
                 f"DeepSeek2Config.num_experts_per_tok: {num_experts_per_tok!r} exceeds n_routed_experts "
                 f"{n_routed_experts!r}"
             )
-        if topk_method not in _hf.TOPK_METHODS:
-            raise ValueError(f"DeepSeek2Config.topk_method: expected one of {_hf.TOPK_METHODS}, got {topk_method!r}")
+        if topk_method not in TOPK_METHODS:
+            raise ValueError(f"DeepSeek2Config.topk_method: expected one of {TOPK_METHODS}, got {topk_method!r}")
         for name, value in (("compute_dtype", compute_dtype), ("layernorm_compute_type", layernorm_compute_type),
                             ("softmax_compute_type", softmax_compute_type), ("rotary_dtype", rotary_dtype),
                             ("param_init_type", param_init_type)):  # fmt: skip
@@ -160,8 +163,8 @@ class DeepSeek2Config(PretrainedConfig):
     @classmethod
     def from_hf_config(cls, hf_config: dict, **overrides: Any) -> DeepSeek2Config:
         """From an HF DeepSeek-V2 ``config.json`` dict (mapping: ``hf_config.to_model_config``)."""
-        return cls(**{**_hf.to_model_config(hf_config), **overrides})
+        return cls(**{**_to_model_config(hf_config), **overrides})
 
     def to_hf_config(self) -> dict:
         """The HF ``DeepseekV2Config`` dict for this architecture."""
-        return _hf.to_hf_config({key: getattr(self, key) for key in _hf.ARCH_KEYS})
+        return _to_hf_config({key: getattr(self, key) for key in ARCH_KEYS})

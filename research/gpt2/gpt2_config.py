@@ -13,7 +13,10 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
-from . import hf_config as _hf
+# 'from .hf_config import' (MindFormers' auto_register copies only such relative imports)
+from .hf_config import ACTIVATIONS, ARCH_KEYS
+from .hf_config import to_hf_config as _to_hf_config
+from .hf_config import to_model_config as _to_model_config
 
 __all__ = ["GPT2LMConfig"]
 
@@ -26,7 +29,7 @@ class GPT2LMConfig(PretrainedConfig):
 
     model_type = "gpt2_lm"
 
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
@@ -78,8 +81,8 @@ class GPT2LMConfig(PretrainedConfig):
                 raise ValueError(f"GPT2LMConfig.{name}: expected a positive int, got {value!r}")
         if hidden_size % num_heads:
             raise ValueError(f"GPT2LMConfig.hidden_size: {hidden_size!r} is not divisible by num_heads={num_heads!r}")
-        if hidden_act not in _hf.ACTIVATIONS:
-            raise ValueError(f"GPT2LMConfig.hidden_act: expected one of {_hf.ACTIVATIONS}, got {hidden_act!r}")
+        if hidden_act not in ACTIVATIONS:
+            raise ValueError(f"GPT2LMConfig.hidden_act: expected one of {ACTIVATIONS}, got {hidden_act!r}")
         for name, value in (
             ("compute_dtype", compute_dtype),
             ("layernorm_compute_type", layernorm_compute_type),
@@ -123,13 +126,13 @@ class GPT2LMConfig(PretrainedConfig):
     @classmethod
     def from_hf_config(cls, hf_config: dict, **overrides: Any) -> GPT2LMConfig:
         """Build a config from an HF GPT2 ``config.json`` dict; ``overrides`` win over mapped values."""
-        kwargs = _hf.to_model_config(hf_config)
+        kwargs = _to_model_config(hf_config)
         kwargs.update(overrides)
         return cls(**kwargs)
 
     def to_hf_config(self) -> dict:
         """The HF ``GPT2Config`` dict (``config.json`` content) for this architecture."""
         dtype_name = {convert_mstype(n): n for n in _DTYPE_NAMES}[self.param_init_type]
-        mc = {key: getattr(self, key) for key in _hf.ARCH_KEYS}
+        mc = {key: getattr(self, key) for key in ARCH_KEYS}
         mc["init_method_std"] = self.init_method_std
-        return {**_hf.to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}
+        return {**_to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}

@@ -12,7 +12,10 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
-from . import hf_config as _hf
+# 'from .hf_config import' (MindFormers' auto_register copies only such relative imports)
+from .hf_config import ARCH_KEYS
+from .hf_config import to_hf_config as _to_hf_config
+from .hf_config import to_model_config as _to_model_config
 
 __all__ = ["MistralConfig"]
 
@@ -29,7 +32,7 @@ class MistralConfig(PretrainedConfig):
 
     model_type = "mistral"
 
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
@@ -150,13 +153,13 @@ class MistralConfig(PretrainedConfig):
     @classmethod
     def from_hf_config(cls, hf_config: dict, **overrides: Any) -> MistralConfig:
         """Build a config from an HF Mistral ``config.json`` dict; ``overrides`` win over mapped values."""
-        kwargs = _hf.to_model_config(hf_config)
+        kwargs = _to_model_config(hf_config)
         kwargs.update(overrides)
         return cls(**kwargs)
 
     def to_hf_config(self) -> dict:
         """The HF ``MistralConfig`` dict (``config.json`` content) for this architecture."""
         dtype_name = {convert_mstype(n): n for n in _DTYPE_NAMES}[self.param_init_type]
-        mc = {key: getattr(self, key) for key in _hf.ARCH_KEYS}
+        mc = {key: getattr(self, key) for key in ARCH_KEYS}
         mc["init_method_std"] = self.init_method_std
-        return {**_hf.to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}
+        return {**_to_hf_config(mc), "torch_dtype": dtype_name, "use_cache": True}

@@ -11,7 +11,10 @@ from mindformers.models.configuration_utils import PretrainedConfig
 from mindformers.models.utils import convert_mstype
 from mindformers.modules.transformer.transformer import TransformerOpParallelConfig, default_transformer_config
 
-from . import hf_config as _hf
+# 'from .hf_config import' (MindFormers' auto_register copies only such relative imports)
+from .hf_config import ARCH_KEYS
+from .hf_config import to_hf_config as _to_hf_config
+from .hf_config import to_model_config as _to_model_config
 
 __all__ = ["MixtralConfig"]
 
@@ -27,7 +30,7 @@ class MixtralConfig(PretrainedConfig):
     """
 
     model_type = "mixtral"
-    HF_ARCHITECTURE_KEYS = _hf.ARCH_KEYS
+    HF_ARCHITECTURE_KEYS = ARCH_KEYS
 
     def __init__(
         self,
@@ -132,10 +135,10 @@ class MixtralConfig(PretrainedConfig):
     @classmethod
     def from_hf_config(cls, hf_config: dict, **overrides: Any) -> MixtralConfig:
         """From an HF Mixtral ``config.json`` dict (mapping: ``hf_config.to_model_config``)."""
-        return cls(**{**_hf.to_model_config(hf_config), **overrides})
+        return cls(**{**_to_model_config(hf_config), **overrides})
 
     def to_hf_config(self) -> dict:
         """The HF ``MixtralConfig`` dict for this architecture."""
-        mc = {key: getattr(self, key) for key in _hf.ARCH_KEYS}
+        mc = {key: getattr(self, key) for key in ARCH_KEYS}
         mc.update(output_router_logits=self.output_router_logits, router_aux_loss_coef=self.router_aux_loss_coef)
-        return _hf.to_hf_config(mc)
+        return _to_hf_config(mc)
