@@ -240,3 +240,56 @@ def test_plan_deepseek_v3_671b_from_headers(tmp_path):
     assert plan.total_bytes == sum(2 * int(np.prod(s)) for s in shapes.values())
     assert plan.peak_estimate <= 256 * 2**20 + 2 * 129280 * 7168  # streamed: flat in the 256 experts
     assert not (tmp_path / "w.ckpt").exists()
+
+
+# Qwen3-235B-A22B's config.json (Qwen/Qwen3-235B-A22B on the HF hub): 94 layers, all sparse, 128 experts
+QWEN3_235B = {
+    "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 4096,
+    "intermediate_size": 12288, "moe_intermediate_size": 1536, "num_hidden_layers": 94, "num_attention_heads": 64,
+    "num_key_value_heads": 4, "head_dim": 128, "num_experts": 128, "num_experts_per_tok": 8,
+    "decoder_sparse_step": 1, "mlp_only_layers": [], "norm_topk_prob": True, "vocab_size": 151936,
+    "tie_word_embeddings": False, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 40960,
+    "attention_bias": False, "torch_dtype": "bfloat16",
+}  # fmt: skip
+
+
+def _qwen3_235b_hf_tensors() -> dict:
+    h, e, moe, v = 4096, 128, 1536, 151936
+    out = {"model.embed_tokens.weight": ("BF16", (v, h)), "model.norm.weight": ("BF16", (h,)),
+           "lm_head.weight": ("BF16", (v, h))}  # fmt: skip
+    for i in range(94):
+        p = f"model.layers.{i}."
+        out |= {p + "input_layernorm.weight": ("BF16", (h,)), p + "post_attention_layernorm.weight": ("BF16", (h,)),
+                p + "self_attn.q_proj.weight": ("BF16", (64 * 128, h)), p + "self_attn.k_proj.weight": ("BF16", (512, h)),
+                p + "self_attn.v_proj.weight": ("BF16", (512, h)), p + "self_attn.o_proj.weight": ("BF16", (h, 64 * 128)),
+                p + "self_attn.q_norm.weight": ("BF16", (128,)), p + "self_attn.k_norm.weight": ("BF16", (128,)),
+                p + "mlp.gate.weight": ("BF16", (e, h))}  # fmt: skip
+        for x in range(e):
+            out |= {p + f"mlp.experts.{x}.gate_proj.weight": ("BF16", (moe, h)),
+                    p + f"mlp.experts.{x}.up_proj.weight": ("BF16", (moe, h)),
+                    p + f"mlp.experts.{x}.down_proj.weight": ("BF16", (h, moe))}  # fmt: skip
+    return out
+
+
+def _qwen3_235b_ms_shapes() -> dict[str, tuple[int, ...]]:
+    """MindFormers names and shapes written by hand: experts stacked (E, out, in), router (E, hidden)."""
+    h, e, moe, v = 4096, 128, 1536, 151936
+    out = {"model.tok_embeddings.embedding_weight": (v, h), "model.norm_out.weight": (h,), "lm_head.weight": (v, h)}
+    for i in range(94):
+        p, a, f = f"model.layers.{i}.", f"model.layers.{i}.attention.", f"model.layers.{i}.feed_forward."
+        out |= {p + "attention_norm.weight": (h,), p + "ffn_norm.weight": (h,), a + "wq.weight": (8192, h),
+                a + "wk.weight": (512, h), a + "wv.weight": (512, h), a + "wo.weight": (h, 8192),
+                a + "q_norm.weight": (128,), a + "k_norm.weight": (128,), f + "router.dense.weight": (e, h),
+                f + "ffn.w1.weight": (e, moe, h), f + "ffn.w3.weight": (e, moe, h), f + "ffn.w2.weight": (e, h, moe)}  # fmt: skip
+    return out
+
+
+def test_plan_qwen3_235b_a22b_from_headers(tmp_path):
+    src = _sparse_from(tmp_path / "hf", _qwen3_235b_hf_tensors(), QWEN3_235B, shards=16)
+    plan = plugin("qwen3_moe").convert_pt_to_ms(src, tmp_path / "w.ckpt", dry_run=True, print_fn=lambda *a: None)
+    shapes = {t.name: tuple(t.shape) for t in plan.targets}
+    assert shapes == _qwen3_235b_ms_shapes()
+    assert plan.total_bytes == sum(2 * int(np.prod(s)) for s in shapes.values())
+    assert 460e9 < plan.total_bytes < 475e9  # 235B parameters in bf16
+    assert plan.peak_estimate <= 256 * 2**20 + 2 * 151936 * 4096  # streamed: flat in the 128 experts
+    assert not (tmp_path / "w.ckpt").exists()
