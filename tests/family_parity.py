@@ -8,8 +8,9 @@ class it names. Nothing names a family, so a new family folder is covered the da
   biases to constants, which would hide a dropped or swapped one), saved with ``save_pretrained`` or, for a
   remote-code layout, synthesised through ``reference.to_format``.
 * :func:`check_parity` -- convert it with the family's converter, load it into the family's model through its
-  predict YAML (``mf_ext.load_model``), compare fp32 logits with the reference's (``<= reference.atol``) and 32
-  greedy tokens with and without the KV cache.
+  predict YAML (``mf_ext.load_model``), compare fp32 logits with the reference's (``<= reference.atol``) over the
+  prompt and the reference's 32 greedy tokens, the teacher-forced argmax with those tokens, and greedy ``generate``
+  (32 tokens with the KV cache, 4 without; graph mode: 32 with the cache).
 """
 
 from __future__ import annotations
@@ -123,8 +124,16 @@ def load_family_model(plugin, checkpoint: Path, *, mode: int, use_past: bool = T
 
 
 def check_parity(plugin, tiny: str, workdir: Path, *, graph: bool = False, seed: int = 0) -> dict:
-    """Reference -> family converter -> family model: logits within ``reference.atol`` and greedy tokens equal,
-    with and without the KV cache (PyNative), or with the cache in graph mode (``graph=True``). Returns numbers."""
+    """Reference -> family converter -> family model, against the reference's 32 greedy tokens (``want``).
+
+    One full forward (no cache) over prompt + ``want``: logits at every position within ``reference.atol`` of the
+    reference's forward over the same ids, and the argmax at every position from the prompt's last on is the next
+    token of ``want`` -- teacher forcing: causal attention makes position ``i`` of this pass the last position of
+    the full recompute over the first ``i + 1`` ids, so this is the 32-step greedy decode without a cache, in one
+    pass. Then ``generate`` with the KV cache must give ``want`` (32 tokens), and in PyNative ``generate`` without
+    it the first 4 (its own loop and padding; each step repeats the forward checked above). ``graph=True`` runs
+    the model in graph mode. Returns numbers.
+    """
     import mf_ext
 
     family = plugin.family
@@ -133,14 +142,19 @@ def check_parity(plugin, tiny: str, workdir: Path, *, graph: bool = False, seed:
     ckpt = Path(workdir) / "model.ckpt"
     plugin.convert_pt_to_ms(str(src), str(ckpt), progress=False)  # the family's convert_weight.py entry point
     ids = prompt_ids(ref.config.vocab_size, seed)
-    want_logits, want_tokens = hf_logits(ref, ids), hf_greedy(ref, ids)
+    want_tokens = hf_greedy(ref, ids)
     model = load_family_model(plugin, ckpt, mode=0 if graph else 1)
-    got = mf_ext.logits(model, ids)
+    full = np.concatenate([ids, np.asarray([want_tokens])], axis=1)
+    want_logits, got = hf_logits(ref, full), mf_ext.logits(model, full)
     diff = float(np.abs(got.astype(np.float64) - want_logits.astype(np.float64)).max())
     assert diff <= family.reference.atol, f"{family.name}/{tiny}: max |delta logits| {diff:.3e}"
-    runs = {"cache": True} if graph else {"cache": True, "no cache": False}
-    for what, use_cache in runs.items():
-        out = np.asarray(mf_ext.generate(model, ids, GREEDY_TOKENS, do_sample=False, use_cache=use_cache))
+    forced = [int(t) for t in got[0, PROMPT_LEN - 1 : -1].argmax(-1)]
+    assert forced == want_tokens, (
+        f"{family.name}/{tiny} greedy without cache (teacher-forced): {forced} != {want_tokens}"
+    )
+    runs = {"cache": (True, GREEDY_TOKENS)} if graph else {"cache": (True, GREEDY_TOKENS), "no cache": (False, 4)}
+    for what, (use_cache, n) in runs.items():
+        out = np.asarray(mf_ext.generate(model, ids, n, do_sample=False, use_cache=use_cache))
         tokens = [int(t) for t in out[0, PROMPT_LEN:]]
-        assert tokens == want_tokens, f"{family.name}/{tiny} greedy ({what}): {tokens} != {want_tokens}"
+        assert tokens == want_tokens[:n], f"{family.name}/{tiny} greedy ({what}): {tokens} != {want_tokens[:n]}"
     return {"max_abs_logits_diff": diff}

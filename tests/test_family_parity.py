@@ -3,8 +3,9 @@
 The coverage test walks ``registry.builtin_plugins()``: a family folder without a declared reference (or whose
 reference classes cannot be imported) fails it, so no family lands untested. The parity test is generated from the
 same walk: for each family and each of its ``reference.tiny`` configurations, a random reference model goes through
-the family's converter into the family's model (PyNative: logits <= reference.atol, 32 greedy tokens with and
-without the KV cache); one configuration per family also runs in graph mode.
+the family's converter into the family's model (PyNative: logits <= reference.atol over prompt + 32 tokens, 32
+greedy tokens without the KV cache (teacher-forced) and with it); one configuration per family also runs in graph
+mode.
 """
 
 from __future__ import annotations
